@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make demo` (set up + run the main job) and
+# `make test` (set up + run the checks). Everything installs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch: the CI image ships it, and a bare "torch" would pull a multi-GB
+# CUDA build. On a GPU machine: make setup TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+
+lint: setup
+	$(BIN)/ruff check hpo tests benchmarks
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/svm_bench.py
+
+clean-venv:
+	rm -rf $(VENV)

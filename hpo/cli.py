@@ -131,6 +131,162 @@ def data_synth(out: Path, actors: int, clips_per_actor: int, seed: int, jobs: in
     )
 
 
+def storage_option(f):
+    return click.option(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL or .db path [default: sqlite:///studies/hpo.db, or $HPO_STORAGE].",
+    )(f)
+
+
+def _storage(url: str | None) -> str:
+    import os
+
+    from hpo.storage import DEFAULT_STORAGE
+
+    return url or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
+
+
+@cli.command("run")
+@click.option(
+    "--study",
+    "study",
+    required=True,
+    metavar="NAME",
+    help="Study file: NAME for studies/NAME.toml, or a path to a .toml file.",
+)
+@click.option(
+    "--n-trials",
+    type=int,
+    default=None,
+    help="Total finished trials the study should end with (not an increment).",
+)
+@click.option("--timeout", type=float, default=None, help="Stop starting trials after S seconds.")
+@storage_option
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prepared corpus directory (overrides the study file).",
+)
+@click.option(
+    "--model", default=None, help="w2v only: hub id, local path, or 'tiny' (random init, offline)."
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine sharing the storage.",
+)
+@click.option(
+    "--allow-changed-spec",
+    is_flag=True,
+    help="Continue a study whose definition or corpus has changed.",
+)
+def run(
+    study: str,
+    n_trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    data: Path | None,
+    model: str | None,
+    jobs: int,
+    allow_changed_spec: bool,
+) -> None:
+    """Run or resume a study until it has --n-trials finished trials."""
+    from hpo.runner import run_study
+    from hpo.spec import load_spec
+
+    spec = load_spec(study).with_overrides(corpus=data, model=model)
+    if model is not None and spec.kind != "w2v":
+        raise click.UsageError("--model applies to w2v studies only")
+    r = run_study(
+        spec,
+        _storage(storage),
+        n_trials=n_trials,
+        timeout=timeout,
+        jobs=jobs,
+        allow_changed=allow_changed_spec,
+    )
+    note = " on a SYNTHETIC corpus" if r.synthetic else ""
+    click.echo(
+        f"study '{r.study}'{note}: {r.finished} finished trials ({r.ran} new) in {r.storage}"
+    )
+    if r.best_value is not None:
+        click.echo(f"best {spec.objective.metric}: {r.best_value:.4f} with {r.best_params}")
+
+
+@cli.command("status")
+@click.option("--study", default=None, metavar="NAME", help="Only this study.")
+@storage_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(study: str | None, storage: str | None, as_json: bool) -> None:
+    """Studies in the storage: trials by state, best value and params, per-fold scores."""
+    from hpo.status import study_status
+
+    rows = study_status(_storage(storage), study)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no studies in this storage")
+    for r in rows:
+        states = ", ".join(f"{v} {k.lower()}" for k, v in r["states"].items() if v)
+        synth = " [SYNTHETIC corpus]" if r["synthetic_corpus"] else ""
+        click.echo(
+            f"{r['study']} ({r['kind']}, {r['direction']} {r['metric']}){synth}: "
+            f"{r['trials']} trials: {states or 'none'}"
+        )
+        b = r["best"]
+        if b:
+            click.echo(f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} {b['params']}")
+            for m, vals in b["fold_scores"].items():
+                if vals:
+                    shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
+                    click.echo(f"    {m:>8} per fold: {shown}")
+
+
+@cli.command("export")
+@click.option("--study", required=True, metavar="NAME")
+@storage_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output file [default: models/NAME-best.toml].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Also list the K best trials.",
+)
+def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int) -> None:
+    """Write the best configuration (params merged into the study's settings), its
+    per-fold scores and provenance."""
+    from hpo.export import export_best
+
+    path = export_best(_storage(storage), study, out=out, fmt=fmt, top=top)
+    click.echo(f"wrote {path}")
+
+
+@cli.command("dashboard")
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+def dashboard(storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the storage (per-fold scores are trial user attributes)."""
+    from hpo.dashboard import serve
+
+    serve(_storage(storage), host, port)
+
+
 def main() -> None:
     cli(prog_name="hpo")
 

@@ -1,0 +1,104 @@
+"""The actor-fold loop every objective shares: fit, score, report, maybe prune.
+
+A trial's value is the mean over folds of the study's metric. Per-fold scores are stored on
+the trial as user attributes (``fold_accuracy``, ``fold_uar``, ``fold_macro_f1``, and the
+summed ``confusion`` matrix), so the dashboard and the report need nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+
+from hpo.corpus.folds import assign_folds
+from hpo.corpus.manifest import Corpus
+from hpo.metrics import METRICS
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split: indices into the corpus's clips and the actors on each side."""
+
+    index: int
+    train: np.ndarray
+    valid: np.ndarray
+    valid_actors: tuple[int, ...]
+
+
+def make_folds(corpus: Corpus, n_folds: int) -> list[Fold]:
+    """Speaker-independent folds over the corpus's clips (see ``hpo.corpus.folds``)."""
+    actors = np.array([c.actor for c in corpus.clips])
+    fold_of = assign_folds(set(actors.tolist()), n_folds)
+    clip_fold = np.array([fold_of[a] for a in actors])
+    folds = []
+    for f in range(n_folds):
+        valid = np.flatnonzero(clip_fold == f)
+        folds.append(
+            Fold(
+                f, np.flatnonzero(clip_fold != f), valid, tuple(sorted(set(actors[valid].tolist())))
+            )
+        )
+    return folds
+
+
+FoldFn = Callable[[Fold], dict]
+
+
+def cross_validate(
+    trial: optuna.Trial,
+    folds: Sequence[Fold],
+    fit_and_score: FoldFn,
+    metric: str,
+    report: str = "fold",
+    on_fold: Callable[[int, dict], None] | None = None,
+) -> float:
+    """Run ``fit_and_score`` on every fold and return the mean of ``metric``.
+
+    Args:
+        trial: the Optuna trial (intermediate values go here).
+        folds: the folds, validated in order.
+        fit_and_score: trains on ``fold.train`` and returns the fold's scores.
+        metric: one of ``accuracy``, ``uar``, ``macro_f1``.
+        report: ``"fold"`` reports each fold's own score at step = fold index, what the
+            Wilcoxon pruner compares between trials; ``"mean"`` reports the running mean,
+            what the median pruner needs.
+        on_fold: progress hook, called with (fold index, scores).
+
+    Raises:
+        optuna.TrialPruned: when the pruner stops the trial after a fold.
+    """
+    per_fold: dict[str, list[float | None]] = {m: [None] * len(folds) for m in METRICS}
+    confusion: np.ndarray | None = None
+    order = list(folds)
+    if report == "fold":
+        # Wilcoxon pairs folds by id, so order is free; a per-trial order keeps the search
+        # from fitting the first folds (the pruner's documented advice).
+        np.random.default_rng(trial.number).shuffle(order)
+    for done, fold in enumerate(order, start=1):
+        scores = fit_and_score(fold)
+        for m in METRICS:
+            per_fold[m][fold.index] = round(scores[m], 6)
+            # Lists in fold order, None for folds not (yet) evaluated.
+            trial.set_user_attr(f"fold_{m}", per_fold[m])
+        cm = np.asarray(scores["confusion"])
+        confusion = cm if confusion is None else confusion + cm
+        trial.set_user_attr("confusion", confusion.tolist())
+        trial.set_user_attr("folds_done", done)
+        running = _mean(per_fold[metric])
+        if on_fold:
+            on_fold(fold.index, scores)
+        trial.report(scores[metric] if report == "fold" else running, step=fold.index)
+        if done < len(order) and trial.should_prune():
+            trial.set_user_attr("pruned_reason", f"pruner stopped it after {done} fold(s)")
+            raise optuna.TrialPruned()
+    for m in METRICS:
+        trial.set_user_attr(f"mean_{m}", _mean(per_fold[m]))
+        trial.set_user_attr(f"std_{m}", float(np.std([v for v in per_fold[m] if v is not None])))
+    return _mean(per_fold[metric])
+
+
+def _mean(values: list[float | None]) -> float:
+    return float(np.mean([v for v in values if v is not None]))

@@ -1,0 +1,345 @@
+"""Creating or resuming a study and running its trials, in one process or many.
+
+``n_trials`` is the total the study ends with (finished = complete + pruned), not an
+increment. Every worker loops: run a trial while fewer than ``n_trials`` are finished or
+under way; when the remaining ones are all under way elsewhere, wait and let Optuna's
+heartbeat fail (and re-queue) those of crashed workers. Workers are processes, and on
+PostgreSQL the same command on several machines joins the same study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hpo.corpus.manifest import Corpus, load_corpus
+from hpo.cv import make_folds
+from hpo.errors import HpoError, StorageError
+from hpo.progress import TrialReporter
+from hpo.provenance import git_revision, package_versions
+from hpo.spec import StudySpec
+from hpo.storage import open_storage, redact
+
+# Our reporter says per trial what Optuna's INFO log would, without the noise.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+class SurplusTrial(Exception):
+    """A trial started after the study already had ``n_trials`` trials finished or running."""
+
+
+@dataclass
+class RunSummary:
+    study: str
+    storage: str
+    finished: int
+    ran: int
+    best_value: float | None
+    best_params: dict[str, Any] | None
+    synthetic: bool
+
+
+def build_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler; the seed is offset by the trials so far and the worker index, so a
+    resumed or parallel run never replays the same random start-up points."""
+    s = spec.sampler
+    seed = None if s.seed is None else s.seed + offset
+    if s.type == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        n_startup_trials=s.n_startup_trials,
+        multivariate=s.multivariate,
+        group=s.group,
+        constant_liar=s.constant_liar,
+    )
+
+
+def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    if p.type == "wilcoxon":
+        return optuna.pruners.WilcoxonPruner(
+            p_threshold=p.p_threshold, n_startup_steps=p.n_startup_steps
+        )
+    if p.type == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_startup_steps
+        )
+    return optuna.pruners.NopPruner()
+
+
+def _provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
+    folds = make_folds(corpus, spec.data.folds)
+    extra = ("torch", "transformers") if spec.kind == "w2v" else ()
+    return {
+        "kind": spec.kind,
+        "metric": spec.objective.metric,
+        "spec_hash": spec.hash,
+        "spec": json.loads(json.dumps(spec.raw, default=str)),
+        "manifest_hash": corpus.manifest_hash,
+        "corpus_path": str(corpus.root),
+        "corpus_synthetic": corpus.synthetic,
+        "corpus_clips": len(corpus.clips),
+        "fold_actors": {str(f.index): list(f.valid_actors) for f in folds},
+        "versions": package_versions(extra),
+        "git_revision": git_revision(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _changed_sections(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [
+        k
+        for k in keys
+        if k not in ("budget", "run", "description")
+        and json.dumps(old.get(k), sort_keys=True, default=str)
+        != json.dumps(new.get(k), sort_keys=True, default=str)
+    ]
+
+
+def open_study(
+    spec: StudySpec, storage_url: str, corpus: Corpus, allow_changed: bool = False
+) -> optuna.Study:
+    """Create the study, or resume it after checking it is the same study on the same data."""
+    storage = open_storage(storage_url, spec.run)
+    direction = spec.objective.direction
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=spec.name, direction=direction, load_if_exists=True
+        )
+    except ValueError as e:  # e.g. an existing study with another direction
+        raise StorageError(f"study '{spec.name}': {e}") from None
+    attrs = study.user_attrs
+    if "spec_hash" not in attrs:
+        for k, v in _provenance(spec, corpus).items():
+            study.set_user_attr(k, v)
+        return study
+    if study.direction.name.lower() != direction:
+        raise StorageError(
+            f"study '{spec.name}' in {redact(storage_url)} is "
+            f"{study.direction.name.lower()}d, the study file says {direction}"
+        )
+    if attrs["spec_hash"] != spec.hash and not allow_changed:
+        changed = _changed_sections(attrs.get("spec", {}), spec.raw)
+        raise StorageError(
+            f"study '{spec.name}' was created from a different definition "
+            f"(changed: {', '.join(changed) or 'settings'}); rerun with --allow-changed-spec "
+            "to continue it anyway, or set a new 'name' in the study file"
+        )
+    if attrs.get("manifest_hash") != corpus.manifest_hash and not allow_changed:
+        raise StorageError(
+            f"study '{spec.name}' was run on another corpus (manifest {attrs.get('manifest_hash')},"
+            f" now {corpus.manifest_hash} at {corpus.root}); rerun with --allow-changed-spec "
+            "to continue it anyway, or use a new study name"
+        )
+    if attrs["spec_hash"] != spec.hash or attrs.get("manifest_hash") != corpus.manifest_hash:
+        history = list(attrs.get("spec_changes", []))
+        history.append(
+            {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "spec_hash": spec.hash,
+                "manifest_hash": corpus.manifest_hash,
+            }
+        )
+        study.set_user_attr("spec_changes", history)
+        study.set_user_attr("spec_hash", spec.hash)
+        study.set_user_attr("spec", json.loads(json.dumps(spec.raw, default=str)))
+        study.set_user_attr("manifest_hash", corpus.manifest_hash)
+    return study
+
+
+def make_objective(spec: StudySpec, corpus: Corpus, reporter: TrialReporter | None):
+    if spec.kind == "svm":
+        from hpo.svm.objective import SvmObjective
+
+        return SvmObjective(spec, corpus, reporter)
+    from hpo.w2v.objective import W2vObjective
+
+    return W2vObjective(spec, corpus, reporter)
+
+
+def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def best_of(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _worker(
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int,
+    deadline: float | None,
+    index: int,
+    reporter: TrialReporter | None,
+) -> int:
+    """Run trials until the study has ``n_trials`` finished ones; returns how many ran here."""
+    corpus = load_corpus(spec.data.corpus)
+    storage = open_storage(storage_url, spec.run)
+    probe = optuna.load_study(study_name=spec.name, storage=storage)
+    offset = len(probe.trials) + 1000 * index
+    study = optuna.load_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=build_sampler(spec, offset),
+        pruner=build_pruner(spec),
+    )
+    inner = make_objective(spec, corpus, reporter)
+    host = f"{socket.gethostname()}:{os.getpid()}"
+
+    def objective(trial: optuna.Trial) -> float:
+        ahead = [
+            t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
+        ]
+        if len(ahead) >= n_trials:
+            trial.set_user_attr("fail_reason", "surplus: the study already had its trials")
+            raise SurplusTrial()
+        trial.set_user_attr("worker", host)
+        return inner(trial)
+
+    ran = 0
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            break
+        finished = _count(study, FINISHED)
+        if finished >= n_trials:
+            break
+        if _count(study, LIVE) >= n_trials:
+            # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
+            # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
+            time.sleep(min(spec.run.heartbeat_interval, 5))
+            optuna.storages.fail_stale_trials(study)
+            continue
+        before = {t.number for t in study.get_trials(deepcopy=False)}
+        try:
+            study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+        except KeyboardInterrupt:
+            _requeue_interrupted(study, before, spec.run.max_retry)
+            raise
+        ran += 1
+        if reporter:
+            mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+            best = best_of(study)
+            for t in mine:
+                reporter.trial_finished(
+                    t.number,
+                    t.state.name,
+                    t.value,
+                    best.value if best else None,
+                    _count(study, FINISHED),
+                )
+    return ran
+
+
+def _requeue_interrupted(study: optuna.Study, before: set[int], max_retry: int) -> None:
+    """Ctrl-C failed the running trial; queue it again so a resumed run retries its params."""
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if t.number not in before:
+            study._storage.set_trial_system_attr(t._trial_id, "interrupted", True)
+            retry(study, t)
+
+
+def _worker_entry(
+    spec: StudySpec, storage_url: str, n_trials: int, deadline: float | None, index: int
+) -> None:
+    reporter = TrialReporter(n_trials, 0, spec.objective.metric, prefix=f"[worker {index}] ")
+    try:
+        _worker(spec, storage_url, n_trials, deadline, index, reporter)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except HpoError as e:
+        reporter.log(f"hpo: error: {e}")
+        raise SystemExit(2) from None
+
+
+def run_study(
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    jobs: int = 1,
+    allow_changed: bool = False,
+) -> RunSummary:
+    """Run (or resume) ``spec`` until the study has ``n_trials`` finished trials.
+
+    Args:
+        spec: the validated study file (with CLI overrides applied).
+        storage_url: SQLAlchemy URL; several processes or machines may share it.
+        n_trials: total finished trials to reach (default: the study file's budget).
+        timeout: stop starting new trials after this many seconds.
+        jobs: worker processes on this machine.
+        allow_changed: continue a study whose definition or corpus changed.
+    """
+    n_trials = n_trials or spec.budget.n_trials
+    timeout = timeout if timeout is not None else spec.budget.timeout
+    if n_trials < 1:
+        raise HpoError("--n-trials must be at least 1")
+    if jobs < 1:
+        raise HpoError("--jobs must be at least 1")
+    corpus = load_corpus(spec.data.corpus)
+    study = open_study(spec, storage_url, corpus, allow_changed)
+    deadline = time.time() + timeout if timeout else None
+    before = _count(study, FINISHED)
+    # Every worker, here or on other machines, points at the same corpus path in the spec.
+    spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
+    if jobs == 1:
+        with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
+            if corpus.synthetic:
+                reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
+            _worker(spec, storage_url, n_trials, deadline, 0, reporter)
+    else:
+        ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state
+        procs = [
+            ctx.Process(
+                target=_worker_entry,
+                name=f"hpo-worker-{i}",
+                args=(spec, storage_url, n_trials, deadline, i),
+            )
+            for i in range(jobs)
+        ]
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            for p in procs:
+                p.join(timeout=30)
+            raise
+        bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+        if bad:
+            raise HpoError(
+                f"{len(bad)} of {jobs} workers failed (exit codes {bad}); see their messages above"
+            )
+    study = optuna.load_study(study_name=spec.name, storage=open_storage(storage_url))
+    best = best_of(study)
+    finished = _count(study, FINISHED)
+    return RunSummary(
+        study=spec.name,
+        storage=redact(storage_url),
+        finished=finished,
+        ran=finished - before,
+        best_value=best.value if best else None,
+        best_params=best.params if best else None,
+        synthetic=corpus.synthetic,
+    )

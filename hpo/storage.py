@@ -1,0 +1,151 @@
+"""Opening study storage: SQLite by default, any SQLAlchemy URL (PostgreSQL for many machines).
+
+Errors here never touch the database file: a path that is not a database, a locked file or
+an unreachable server becomes one clear line.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import optuna
+
+from hpo.errors import StorageError
+from hpo.spec import RunSpec
+
+DEFAULT_STORAGE = "sqlite:///studies/hpo.db"
+_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+    "mysql",
+    "mysql+pymysql",
+)
+
+
+def normalize_url(url: str) -> str:
+    """Accept a bare ``*.db`` path; pick the installed PostgreSQL driver for ``postgresql://``."""
+    if "://" not in url:
+        if url.endswith((".db", ".sqlite", ".sqlite3")):
+            return f"sqlite:///{url}"
+        raise StorageError(
+            f"--storage {url!r}: not a URL; use sqlite:///path/to/file.db or "
+            "postgresql://user:pass@host/dbname"
+        )
+    scheme = url.split("://", 1)[0]
+    if scheme not in _SCHEMES:
+        raise StorageError(
+            f"--storage: unknown scheme '{scheme}'; use sqlite:///path.db or postgresql://..."
+        )
+    if scheme == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            try:
+                import psycopg2  # noqa: F401
+            except ImportError:
+                raise StorageError(
+                    "--storage postgresql://...: no PostgreSQL driver; pip install 'hpo[postgres]'"
+                ) from None
+            return url
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and provenance."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url[len("sqlite:///") :])
+
+
+def _check_sqlite(path: Path, create: bool) -> None:
+    if not path.exists():
+        if not create:
+            raise StorageError(f"{path}: no such study database; run 'hpo run' first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    if path.is_dir():
+        raise StorageError(f"{path}: is a directory, not an SQLite database")
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise StorageError(f"{path}: cannot read ({e.strerror})") from None
+    if head and head != b"SQLite format 3\x00":
+        raise StorageError(
+            f"{path}: not an SQLite database (left untouched); give another --storage path"
+        )
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+        try:
+            con.execute("PRAGMA schema_version").fetchone()
+            # WAL lets readers (status, dashboard) work while workers write.
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        msg = str(e)
+        if "locked" in msg:
+            raise StorageError(
+                f"{path}: database is locked by another program; close it and try again"
+            ) from None
+        raise StorageError(f"{path}: corrupt or unreadable SQLite database ({msg})") from None
+
+
+def open_storage(
+    url: str, run: RunSpec | None = None, create: bool = True
+) -> optuna.storages.RDBStorage:
+    """An RDBStorage for ``url``; with ``run`` given, heartbeats and stale-trial retries on.
+
+    Args:
+        url: SQLAlchemy URL or a bare ``.db`` path.
+        run: crash-safety settings of the study being run (None for read-only commands).
+        create: whether a missing SQLite file may be created.
+    """
+    url = normalize_url(url)
+    path = sqlite_path(url)
+    engine_kwargs: dict = {}
+    if path is not None:
+        _check_sqlite(path, create)
+        # Several workers on one file: wait for the lock rather than fail at once.
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    kw: dict = {}
+    if run is not None:
+        kw = {
+            "heartbeat_interval": run.heartbeat_interval,
+            "grace_period": run.grace_period,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=run.max_retry
+            ),
+        }
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kw)
+    except Exception as e:  # SQLAlchemy/driver errors: connection refused, auth, locked...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StorageError(f"cannot open storage {redact(url)}: {first}") from None
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return sorted(s.study_name for s in storage.get_all_studies())
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str, **kw) -> optuna.Study:
+    """Load an existing study; a mistyped name lists the studies that exist."""
+    names = study_names(storage)
+    if name not in names:
+        have = ", ".join(names) if names else "none"
+        raise StorageError(f"no study named '{name}' in this storage (studies: {have})")
+    return optuna.load_study(study_name=name, storage=storage, **kw)

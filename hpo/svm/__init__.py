@@ -1,0 +1,1 @@
+"""The classical baseline: librosa features, a scaler and an SVC."""

@@ -25,7 +25,11 @@ class _Group(click.Group):
             click.echo(f"hpo: error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("hpo: interrupted", err=True)
+            click.echo(
+                "hpo: interrupted; finished trials are saved and an interrupted trial is "
+                "queued again: run the same command to resume",
+                err=True,
+            )
             ctx.exit(130)
 
 

@@ -30,8 +30,9 @@ from hpo.provenance import git_revision, package_versions
 from hpo.spec import StudySpec
 from hpo.storage import open_storage, redact
 
-# Our reporter says per trial what Optuna's INFO log would, without the noise.
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Our reporter says per trial what Optuna's log would; Optuna's own warning for a trial
+# stopped by Ctrl-C carries a traceback the user should not see.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -223,7 +224,7 @@ def _worker(
         finished = _count(study, FINISHED)
         if finished >= n_trials:
             break
-        if _count(study, LIVE) >= n_trials:
+        if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
             # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
             # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
             time.sleep(min(spec.run.heartbeat_interval, 5))
@@ -255,7 +256,6 @@ def _requeue_interrupted(study: optuna.Study, before: set[int], max_retry: int) 
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if t.number not in before:
-            study._storage.set_trial_system_attr(t._trial_id, "interrupted", True)
             retry(study, t)
 
 

@@ -56,7 +56,6 @@ class SvmFixed:
     class_weight: Literal["balanced", "none"] = "balanced"
     cache_size: float = 1000.0  # MB of kernel cache: fits the whole RAVDESS Gram matrix
     max_iter: int = 1_000_000  # guard against a pathological C that never converges
-    jobs: int = 1  # folds fitted in parallel inside one trial
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Shared test helpers: study files written from the shipped ones with a few changes."""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_spec(dst: Path, base: str = "svm", **sections: dict[str, Any]) -> Path:
+    """Copy ``studies/BASE.toml`` to ``dst`` with the given sections updated (None deletes)."""
+    raw = tomllib.loads((ROOT / "studies" / f"{base}.toml").read_text())
+    for key, value in sections.items():
+        if value is None:
+            raw.pop(key, None)
+        elif isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    dst.write_text(tomli_w.dumps(raw))
+    return dst
+
+
+def trial_states(db: Path, study: str | None = None) -> list[tuple[int, str]]:
+    """(number, state) of every trial, read straight from the SQLite file."""
+    con = sqlite3.connect(db)
+    try:
+        q = (
+            "SELECT t.number, t.state FROM trials t JOIN studies s ON s.study_id = t.study_id"
+            + (" WHERE s.study_name = ?" if study else "")
+            + " ORDER BY t.number"
+        )
+        return [(n, s) for n, s in con.execute(q, (study,) if study else ())]
+    finally:
+        con.close()
+
+
+def trial_params(db: Path, number: int) -> dict[str, float]:
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute(
+            "SELECT p.param_name, p.param_value FROM trial_params p "
+            "JOIN trials t ON t.trial_id = p.trial_id WHERE t.number = ?",
+            (number,),
+        )
+        return dict(rows)
+    finally:
+        con.close()

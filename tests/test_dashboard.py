@@ -1,0 +1,85 @@
+"""optuna-dashboard served by ``hpo dashboard`` on the study storage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hpo.runner import run_study
+from hpo.spec import load_spec
+from tests.helpers import ROOT, write_spec
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture
+def finished_study(tmp_path: Path, prepared: Path) -> Path:
+    spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
+    db = tmp_path / "s.db"
+    run_study(spec, str(db), n_trials=2)
+    return db
+
+
+def test_dashboard_serves_the_study_with_per_fold_attributes(finished_study: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpo",
+            "dashboard",
+            "--storage",
+            str(finished_study),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                studies = _get(f"{base}/api/studies")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("dashboard did not start")
+        (summary,) = studies["study_summaries"]
+        assert summary["study_name"] == "svm"
+        detail = _get(f"{base}/api/studies/{summary['study_id']}?after=0")
+        assert len(detail["trials"]) == 2
+        keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
+        assert {"fold_accuracy", "fold_uar", "fold_macro_f1"} <= keys
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_dashboard_on_missing_storage_fails_cleanly(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "hpo", "dashboard", "--storage", str(tmp_path / "nope.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "no such study database" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -1,0 +1,131 @@
+"""The ``w2v`` objective: each trial fine-tunes Wav2Vec2 once per actor fold."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from hpo.corpus.audio import TARGET_SR, load_clip
+from hpo.corpus.manifest import Corpus
+from hpo.cv import Fold, cross_validate, make_folds
+from hpo.space import suggest
+from hpo.spec import StudySpec
+
+
+def quiet_transformers() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+class W2vObjective:
+    """``trial -> mean CV score``. Clips are loaded once; the CNN cache is built once."""
+
+    def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
+        import torch
+
+        from hpo.w2v.model import load_feature_extractor, preprocess, resolve_model_name
+
+        quiet_transformers()
+        self.spec, self.corpus, self.reporter = spec, corpus, reporter
+        self.model_name = spec.settings.model.name
+        _, random_init = resolve_model_name(self.model_name)
+        if reporter and random_init:
+            reporter.log(
+                f"note: model {self.model_name!r} is a RANDOMLY INITIALISED Wav2Vec2, "
+                "not pretrained: scores show the pipeline works, nothing more"
+            )
+        self.random_init = random_init
+        t = spec.settings.training
+        self.max_samples = int(t.max_seconds * TARGET_SR)
+        fe = load_feature_extractor(self.model_name)
+        self.preprocessing = json.dumps([self.max_samples, fe.sampling_rate, fe.do_normalize])
+        self.waves = [
+            preprocess(fe, load_clip(str(corpus.clip_path(c))), self.max_samples)
+            for c in corpus.clips
+        ]
+        self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+        self.folds = make_folds(corpus, spec.data.folds)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.cache = None
+        self.tb_root = Path(t.tensorboard_dir) / spec.name
+        if reporter:
+            reporter.log(f"TensorBoard logs: {self.tb_root} (tensorboard --logdir {self.tb_root})")
+
+    def _model(self, model_cfg: dict, seed: int):
+        from transformers import set_seed
+
+        from hpo.w2v.model import load_classifier
+
+        set_seed(seed)  # the same head initialisation for the same fold in every trial
+        return load_classifier(
+            self.model_name, model_cfg["pooling"], model_cfg["dropout"], model_cfg["mask_time_prob"]
+        )
+
+    def _feature_cache(self, model):
+        from hpo.w2v.cache import load_or_build
+
+        if self.cache is None and self.spec.settings.training.feature_cache:
+            self.cache = load_or_build(
+                model.to(self.device), self.waves, self.corpus, self.preprocessing, self.device
+            )
+        return self.cache
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import torch
+
+        from hpo.w2v.data import ClipDataset
+        from hpo.w2v.train import Diverged, train_fold
+
+        params = suggest(trial, self.spec.space)
+        cfg = self.spec.settings.merged(params)
+        tb = self.tb_root / f"trial-{trial.number:04d}"
+        trial.set_user_attr("tensorboard", str(tb))
+        trial.set_user_attr("model", self.model_name)
+        trial.set_user_attr("random_init_model", self.random_init)
+        if self.reporter:
+            self.reporter.trial_started(trial.number, params, len(self.folds))
+
+        def fit_and_score(fold: Fold) -> dict:
+            model = self._model(cfg["model"], cfg["training"]["seed"] + fold.index)
+            cache = self._feature_cache(model)
+            mk = lambda idx: ClipDataset(idx, self.labels, self.waves, self.max_samples, cache)  # noqa: E731
+            try:
+                result = train_fold(
+                    model,
+                    cfg["training"],
+                    mk(fold.train),
+                    mk(fold.valid),
+                    tb / f"fold-{fold.index}",
+                    fold.index,
+                    self.reporter,
+                )
+            except Diverged as e:
+                trial.set_user_attr("pruned_reason", f"diverged: {e}")
+                raise optuna.TrialPruned(f"diverged: {e}") from None
+            except torch.cuda.OutOfMemoryError:
+                trial.set_user_attr("pruned_reason", f"GPU out of memory at fold {fold.index}")
+                raise optuna.TrialPruned("GPU out of memory") from None
+            finally:
+                del model
+                gc.collect()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            assert result is not None
+            trial.set_user_attr("schedule_phases", list(result.phases))
+            return result.scores
+
+        report = "fold" if self.spec.pruner.type == "wilcoxon" else "mean"
+        return cross_validate(
+            trial,
+            self.folds,
+            fit_and_score,
+            self.spec.objective.metric,
+            report=report,
+            on_fold=self.reporter.fold_done if self.reporter else None,
+        )

@@ -1,0 +1,72 @@
+"""Utterance pooling over encoder frames; every strategy honours the padding mask."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the valid frames of ``h`` (B, T, H) with ``mask`` (B, T) bool."""
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class MeanPooling(nn.Module):
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_mean(h, mask)
+
+
+class MaxPooling(nn.Module):
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return h.masked_fill(~mask.unsqueeze(-1), torch.finfo(h.dtype).min).amax(1)
+
+
+class StatsPooling(nn.Module):
+    """Mean and standard deviation over valid frames (output is twice as wide)."""
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mean = masked_mean(h, mask)
+        var = masked_mean((h - mean.unsqueeze(1)) ** 2, mask)
+        return torch.cat([mean, (var + 1e-6).sqrt()], dim=-1)
+
+
+class AttentionPooling(nn.Module):
+    """A learned score per frame, softmax over the valid frames, weighted sum."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(hidden, 1)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        s = self.score(h).squeeze(-1).masked_fill(~mask, torch.finfo(h.dtype).min)
+        w = torch.softmax(s, dim=1).unsqueeze(-1)
+        return (w * h).sum(1)
+
+
+class LayerWeightedPooling(nn.Module):
+    """A learned softmax-weighted sum of all transformer layers' outputs, then the mean."""
+
+    def __init__(self, n_states: int) -> None:
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(n_states))
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # states: (L, B, T, H)
+        w = torch.softmax(self.layer_logits, dim=0).view(-1, 1, 1, 1).to(states.dtype)
+        return masked_mean((w * states).sum(0), mask)
+
+
+def make_pooling(name: str, hidden: int, n_states: int) -> tuple[nn.Module, int]:
+    """The pooling module and the width of its output."""
+    if name == "mean":
+        return MeanPooling(), hidden
+    if name == "max":
+        return MaxPooling(), hidden
+    if name == "stats":
+        return StatsPooling(), 2 * hidden
+    if name == "attention":
+        return AttentionPooling(hidden), hidden
+    if name == "layer_weighted":
+        return LayerWeightedPooling(n_states), hidden
+    raise ValueError(f"unknown pooling {name!r}")

@@ -291,6 +291,64 @@ def dashboard(storage: str | None, host: str, port: int) -> None:
     serve(_storage(storage), host, port)
 
 
+@cli.command("train")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="An exported configuration (hpo export), e.g. models/w2v-best.toml.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model directory [default: models/STUDY].",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prepared corpus (default: the one the study used).",
+)
+def train(config_path: Path, out: Path | None, data: Path | None) -> None:
+    """Train an exported configuration on all actors and save it."""
+    from hpo.progress import TrialReporter
+    from hpo.train import train_from_export
+
+    with TrialReporter(1, 0, "accuracy") as reporter:
+        path = train_from_export(config_path, out=out, data=data, reporter=reporter)
+    click.echo(f"saved model to {path}")
+
+
+@cli.command("predict")
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A directory written by hpo train.",
+)
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
+    """Print per-emotion probabilities for each CLIP (any wav; resampled to 16 kHz)."""
+    from hpo.predict import predict as run_predict
+
+    r = run_predict(model_dir, list(clips))
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    if r["random_init_model"]:
+        click.echo("note: this model was fine-tuned from a RANDOMLY INITIALISED backbone")
+    if r["synthetic_training_corpus"]:
+        click.echo("note: this model was trained on a SYNTHETIC corpus")
+    for clip, probs in r["predictions"].items():
+        best = max(range(len(probs)), key=probs.__getitem__)
+        click.echo(f"{clip}: {r['labels'][best]} ({probs[best]:.2f})")
+        click.echo("  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs)))
+
+
 def main() -> None:
     cli(prog_name="hpo")
 

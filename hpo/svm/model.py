@@ -20,7 +20,12 @@ def make_pipeline(svm: dict[str, Any], probability: bool = False, seed: int = 0)
         class_weight=None if svm.get("class_weight") == "none" else svm.get("class_weight"),
         cache_size=float(svm.get("cache_size", 1000.0)),
         max_iter=int(svm.get("max_iter", -1)),
-        probability=probability,
         random_state=seed,
     )
+    if probability:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # Platt scaling fitted on internal cross-validation, then one SVC on all the data
+        # (what SVC(probability=True) did before scikit-learn deprecated it).
+        svc = CalibratedClassifierCV(svc, ensemble=False)
     return Pipeline([("scale", StandardScaler()), ("svc", svc)])

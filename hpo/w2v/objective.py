@@ -23,13 +23,23 @@ def quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def load_waves(corpus: Corpus, model_name: str, max_samples: int) -> tuple[list[np.ndarray], str]:
+    """Every clip, cut and normalised as the checkpoint expects, and a description of that
+    preprocessing for the CNN cache key."""
+    from hpo.w2v.model import load_feature_extractor, preprocess
+
+    fe = load_feature_extractor(model_name)
+    waves = [preprocess(fe, load_clip(str(corpus.clip_path(c))), max_samples) for c in corpus.clips]
+    return waves, json.dumps([max_samples, fe.sampling_rate, fe.do_normalize])
+
+
 class W2vObjective:
     """``trial -> mean CV score``. Clips are loaded once; the CNN cache is built once."""
 
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         import torch
 
-        from hpo.w2v.model import load_feature_extractor, preprocess, resolve_model_name
+        from hpo.w2v.model import resolve_model_name
 
         quiet_transformers()
         self.spec, self.corpus, self.reporter = spec, corpus, reporter

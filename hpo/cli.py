@@ -346,7 +346,9 @@ def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
     for clip, probs in r["predictions"].items():
         best = max(range(len(probs)), key=probs.__getitem__)
         click.echo(f"{clip}: {r['labels'][best]} ({probs[best]:.2f})")
-        click.echo("  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs)))
+        click.echo(
+            "  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs, strict=True))
+        )
 
 
 def main() -> None:

@@ -190,13 +190,16 @@ def load_classifier(
         config.num_labels = len(EMOTIONS)
         config.id2label = dict(enumerate(EMOTIONS))
         config.label2id = {e: i for i, e in enumerate(EMOTIONS)}
-        return Wav2Vec2EmotionClassifier.from_pretrained(path, config=config)
+        model = Wav2Vec2EmotionClassifier.from_pretrained(path, config=config)
     except OSError as e:
         first = str(e).strip().splitlines()[0]
         raise HpoError(
             f"model {name!r}: cannot load ({first}); without network access use a local "
             "directory or --model tiny"
         ) from None
+    # Loading replaces the parameters created in __init__: freeze the CNN again.
+    model.wav2vec2.freeze_feature_encoder()
+    return model
 
 
 def load_feature_extractor(name: str) -> Wav2Vec2FeatureExtractor:

@@ -53,12 +53,7 @@ class W2vObjective:
         self.random_init = random_init
         t = spec.settings.training
         self.max_samples = int(t.max_seconds * TARGET_SR)
-        fe = load_feature_extractor(self.model_name)
-        self.preprocessing = json.dumps([self.max_samples, fe.sampling_rate, fe.do_normalize])
-        self.waves = [
-            preprocess(fe, load_clip(str(corpus.clip_path(c))), self.max_samples)
-            for c in corpus.clips
-        ]
+        self.waves, self.preprocessing = load_waves(corpus, self.model_name, self.max_samples)
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = make_folds(corpus, spec.data.folds)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hpo.corpus.manifest import load_corpus
+from hpo.w2v.cache import load_or_build
+from hpo.w2v.config import POOLINGS
+from hpo.w2v.data import ClipDataset, collate
+from hpo.w2v.model import Wav2Vec2EmotionClassifier, load_classifier, resolve_model_name
+from hpo.w2v.objective import load_waves
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_every_pooling_honours_the_padding_mask(pooling: str) -> None:
+    torch.manual_seed(0)
+    m = load_classifier("tiny", pooling, 0.1, 0.0).eval()
+    x = torch.randn(3, 32_000) * 0.1
+    lengths = torch.tensor([32_000, 20_000, 9_000])
+    with torch.no_grad():
+        batch = m(input_values=x, lengths=lengths).logits
+        # Garbage in the padded region must not change anything.
+        noisy = x.clone()
+        noisy[2, 9_000:] = 5.0
+        batch_noisy = m(input_values=noisy, lengths=lengths).logits
+        alone = m(input_values=x[2:3, :9_000], lengths=lengths[2:3]).logits
+    assert batch.shape == (3, 8)
+    torch.testing.assert_close(batch[2], alone[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(batch, batch_noisy, atol=1e-5, rtol=1e-4)
+
+
+def test_feature_encoder_is_frozen_and_head_is_trainable() -> None:
+    m = load_classifier("tiny", "attention", 0.1, 0.0)
+    assert not any(p.requires_grad for p in m.wav2vec2.feature_extractor.parameters())
+    assert all(p.requires_grad for p in m.classifier.parameters())
+    assert all(p.requires_grad for p in m.wav2vec2.encoder.parameters())
+
+
+def test_tiny_model_is_labelled_random_init() -> None:
+    path, random_init = resolve_model_name("tiny")
+    assert random_init is True
+    assert (Path(path) / "config.json").is_file()
+    assert "NOT pretrained" in (Path(path) / "README.md").read_text()
+
+
+def test_logits_with_and_without_the_cnn_cache_match(prepared: Path) -> None:
+    corpus = load_corpus(prepared)
+    subset = list(range(0, len(corpus.clips), 24))  # 16 clips of varied length
+    waves, prep = load_waves(corpus, "tiny", 96_000)
+    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+    torch.manual_seed(0)
+    m = load_classifier("tiny", "stats", 0.1, 0.0).eval()
+    cache = load_or_build(m, waves, corpus, prep, torch.device("cpu"))
+    assert len(cache) == len(corpus.clips)
+    raw = collate([ClipDataset(subset, labels, waves, 96_000, None)[i] for i in range(16)])
+    cached = collate([ClipDataset(subset, labels, waves, 96_000, cache)[i] for i in range(16)])
+    assert "input_values" in raw and "extract_features" in cached
+    with torch.no_grad():
+        a = m(**raw).logits
+        b = m(**cached).logits
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    # The cache is reused, not rebuilt: the same arrays come back from disk.
+    again = load_or_build(m, waves, corpus, prep, torch.device("cpu"))
+    assert np.array_equal(np.asarray(again.offsets), np.asarray(cache.offsets))
+
+
+def test_save_pretrained_round_trip_keeps_pooling_and_labels(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    m = load_classifier("tiny", "layer_weighted", 0.1, 0.0).eval()
+    with torch.no_grad():
+        m.pooler.layer_logits.copy_(torch.tensor([0.5, -0.2, 1.0]))
+    m.save_pretrained(tmp_path)
+    back = Wav2Vec2EmotionClassifier.from_pretrained(tmp_path).eval()
+    assert back.config.pooling == "layer_weighted"
+    assert back.config.id2label[4] == "angry"
+    x = torch.randn(1, 16_000) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(
+            m(input_values=x, lengths=torch.tensor([16_000])).logits,
+            back(input_values=x, lengths=torch.tensor([16_000])).logits,
+        )

@@ -1,0 +1,143 @@
+"""The w2v study end to end on the tiny random-init model (CPU, offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from hpo.cli import cli
+from tests.helpers import write_spec
+
+
+def _spec(tmp_path: Path, prepared: Path, **space) -> Path:
+    return write_spec(
+        tmp_path / "w2v.toml",
+        base="w2v-tiny",
+        data={"corpus": str(prepared)},
+        training={
+            "epochs": 2.0,
+            "batch_size": 16,
+            "tensorboard_dir": str(tmp_path / "runs"),
+            "logging_steps": 1,
+        },
+        space={
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-3},
+            "warmup_ratio": {"type": "float", "low": 0.1, "high": 0.1},
+            "max_grad_norm": {"type": "categorical", "choices": ["off"]},
+            "pooling": {"type": "categorical", "choices": ["stats"]},
+            **space,
+        },
+        pruner={"type": "none"},
+    )
+
+
+def _scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.slow
+def test_tiny_trial_six_folds_tensorboard_and_schedule(tmp_path: Path, prepared: Path) -> None:
+    db = tmp_path / "s.db"
+    res = CliRunner().invoke(
+        cli,
+        ["run", "--study", str(_spec(tmp_path, prepared)), "--n-trials", "1", "--storage", str(db)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "RANDOMLY INITIALISED" in res.output and "SYNTHETIC" in res.output
+    (t,) = optuna.load_study(study_name="w2v-tiny", storage=f"sqlite:///{db}").trials
+    assert t.state == optuna.trial.TrialState.COMPLETE
+    assert len(t.user_attrs["fold_accuracy"]) == 6 and None not in t.user_attrs["fold_accuracy"]
+    assert t.user_attrs["random_init_model"] is True
+    tb = Path(t.user_attrs["tensorboard"])
+    warmup, hold, decay = t.user_attrs["schedule_phases"]
+    total = warmup + hold + decay
+    assert (warmup, hold) == (round(0.1 * total), round(0.4 * total))
+    for fold in range(6):
+        run = tb / f"fold-{fold}"
+        lr = dict(_scalars(run, "train/learning_rate"))
+        peak = max(lr.values())
+        assert peak == pytest.approx(1e-3, rel=1e-6)
+        # 10/40/50: rising until the end of warm-up, flat through the hold, then falling.
+        rising = [s for s, v in sorted(lr.items()) if s <= warmup]
+        assert all(lr[a] < lr[b] for a, b in zip(rising, rising[1:], strict=False))
+        assert all(v == pytest.approx(peak) for s, v in lr.items() if warmup < s <= warmup + hold)
+        tail = [v for s, v in sorted(lr.items()) if s > warmup + hold]
+        assert tail == sorted(tail, reverse=True) and tail[-1] < 0.1 * peak
+        # The gradient norm is logged even with clipping off.
+        assert len(_scalars(run, "train/grad_norm")) > 0
+
+
+@pytest.mark.slow
+def test_diverging_run_is_pruned_with_its_reason_and_the_study_goes_on(
+    tmp_path: Path, prepared: Path
+) -> None:
+    spec = _spec(tmp_path, prepared, learning_rate={"type": "float", "low": 1e6, "high": 1e6})
+    db = tmp_path / "s.db"
+    res = CliRunner().invoke(
+        cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]
+    )
+    assert res.exit_code == 0, res.output
+    trials = optuna.load_study(study_name="w2v-tiny", storage=f"sqlite:///{db}").trials
+    assert len(trials) == 2
+    for t in trials:
+        assert t.state == optuna.trial.TrialState.PRUNED
+        assert t.user_attrs["pruned_reason"].startswith("diverged: non-finite")
+
+
+@pytest.mark.slow
+def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_src: Path) -> None:
+    run = CliRunner()
+    db = tmp_path / "s.db"
+    assert (
+        run.invoke(
+            cli,
+            [
+                "run",
+                "--study",
+                str(_spec(tmp_path, prepared)),
+                "--n-trials",
+                "1",
+                "--storage",
+                str(db),
+            ],
+        ).exit_code
+        == 0
+    )
+    svm = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
+    assert (
+        run.invoke(
+            cli, ["run", "--study", str(svm), "--n-trials", "2", "--storage", str(db)]
+        ).exit_code
+        == 0
+    )
+    clip = next((synth_src / "Actor_03").glob("*.wav"))
+    for name in ("w2v-tiny", "svm"):
+        cfg = tmp_path / f"{name}-best.toml"
+        res = run.invoke(cli, ["export", "--study", name, "--storage", str(db), "--out", str(cfg)])
+        assert res.exit_code == 0, res.output
+        out = tmp_path / "models" / name
+        res = run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        meta = json.loads((out / "hpo.json").read_text())
+        assert meta["kind"] == name.split("-")[0] and meta["trained_on"]["synthetic"] is True
+        if name == "w2v-tiny":
+            assert (out / "model.safetensors").is_file()
+            assert (out / "preprocessor_config.json").is_file()
+            assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "neutral"
+        res = run.invoke(cli, ["predict", "--model", str(out), str(clip), "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.output)
+        (probs,) = doc["predictions"].values()
+        assert len(probs) == 8 and sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert doc["labels"][0] == "neutral"
+    res = run.invoke(
+        cli, ["predict", "--model", str(tmp_path / "models" / "svm"), str(tmp_path / "nope.wav")]
+    )
+    assert res.exit_code == 2 and "nope.wav" in res.output

@@ -9,11 +9,15 @@ PostgreSQL the same command on several machines joins the same study.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing as mp
 import os
+import signal
 import socket
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -218,37 +222,85 @@ def _worker(
         return inner(trial)
 
     ran = 0
-    while True:
-        if deadline is not None and time.time() >= deadline:
-            break
-        finished = _count(study, FINISHED)
-        if finished >= n_trials:
-            break
-        if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
-            # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
-            # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
-            time.sleep(min(spec.run.heartbeat_interval, 5))
-            optuna.storages.fail_stale_trials(study)
-            continue
-        before = {t.number for t in study.get_trials(deepcopy=False)}
-        try:
-            study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
-        except KeyboardInterrupt:
-            _requeue_interrupted(study, before, spec.run.max_retry)
-            raise
-        ran += 1
-        if reporter:
-            mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
-            best = best_of(study)
-            for t in mine:
-                reporter.trial_finished(
-                    t.number,
-                    t.state.name,
-                    t.value,
-                    best.value if best else None,
-                    _count(study, FINISHED),
-                )
+    with _interrupt_guard() as interrupted:
+        while True:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            ran += _step(study, objective, spec, n_trials, deadline, reporter)
+            if _done(study, n_trials, deadline):
+                break
     return ran
+
+
+@contextlib.contextmanager
+def _interrupt_guard():
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python drops an
+    exception raised inside a garbage-collection callback (SQLAlchemy has some), and a
+    remembered Ctrl-C stops the run at the next trial boundary instead of being lost."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    def unraisable(u) -> None:
+        # The dropped Ctrl-C is in ``flag``; don't print its traceback.
+        if not issubclass(u.exc_type, KeyboardInterrupt):
+            old_hook(u)
+
+    old = signal.signal(signal.SIGINT, handler)
+    old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+        sys.unraisablehook = old_hook
+
+
+def _done(study: optuna.Study, n_trials: int, deadline: float | None) -> bool:
+    if deadline is not None and time.time() >= deadline:
+        return True
+    return _count(study, FINISHED) >= n_trials
+
+
+def _step(
+    study,
+    objective,
+    spec: StudySpec,
+    n_trials: int,
+    deadline: float | None,
+    reporter: TrialReporter | None,
+) -> int:
+    """Run one trial, or wait for trials under way elsewhere; return trials run (0 or 1)."""
+    if _done(study, n_trials, deadline):
+        return 0
+    if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
+        # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
+        # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
+        time.sleep(min(spec.run.heartbeat_interval, 5))
+        optuna.storages.fail_stale_trials(study)
+        return 0
+    before = {t.number for t in study.get_trials(deepcopy=False)}
+    try:
+        study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+    except KeyboardInterrupt:
+        _requeue_interrupted(study, before, spec.run.max_retry)
+        raise
+    if reporter:
+        mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+        best = best_of(study)
+        for t in mine:
+            reporter.trial_finished(
+                t.number,
+                t.state.name,
+                t.value,
+                best.value if best else None,
+                _count(study, FINISHED),
+            )
+    return 1
 
 
 def _requeue_interrupted(study: optuna.Study, before: set[int], max_retry: int) -> None:
@@ -331,7 +383,6 @@ def run_study(
             raise HpoError(
                 f"{len(bad)} of {jobs} workers failed (exit codes {bad}); see their messages above"
             )
-    study = optuna.load_study(study_name=spec.name, storage=open_storage(storage_url))
     best = best_of(study)
     finished = _count(study, FINISHED)
     return RunSummary(

@@ -7,6 +7,7 @@ an unreachable server becomes one clear line.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,6 +74,9 @@ def _check_sqlite(path: Path, create: bool) -> None:
     if not path.exists():
         if not create:
             raise StorageError(f"{path}: no such study database; run 'hpo run' first")
+        # Optuna creates the file. No WAL: with several processes polling the file, WAL
+        # gave "database disk image is malformed" to readers here; the rollback journal
+        # with a lock timeout is slower under contention but never wrong.
         path.parent.mkdir(parents=True, exist_ok=True)
         return
     if path.is_dir():
@@ -86,21 +90,23 @@ def _check_sqlite(path: Path, create: bool) -> None:
         raise StorageError(
             f"{path}: not an SQLite database (left untouched); give another --storage path"
         )
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+    last = ""
+    for attempt in range(5):
         try:
-            con.execute("PRAGMA schema_version").fetchone()
-            # WAL lets readers (status, dashboard) work while workers write.
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as e:
-        msg = str(e)
-        if "locked" in msg:
-            raise StorageError(
-                f"{path}: database is locked by another program; close it and try again"
-            ) from None
-        raise StorageError(f"{path}: corrupt or unreadable SQLite database ({msg})") from None
+            con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+            try:
+                con.execute("PRAGMA schema_version").fetchone()
+                return
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as e:
+            last = str(e)
+            if "malformed" in last or "not a database" in last:
+                break
+            time.sleep(0.2 * (attempt + 1))  # busy or a transient I/O hiccup: try again
+    if "locked" in last:
+        raise StorageError(f"{path}: database is locked by another program; close it and retry")
+    raise StorageError(f"{path}: corrupt or unreadable SQLite database ({last})")
 
 
 def open_storage(

@@ -45,13 +45,27 @@ def _wait_running(db: Path, proc: subprocess.Popen, known: set[int], timeout: fl
         if db.exists():
             try:
                 running = [n for n, s in trial_states(db) if s == "RUNNING" and n not in known]
-                # Mid-trial: its parameters are sampled and stored.
-                if running and _params(db).get(running[0]):
+                # Mid-trial: all parameters sampled and at least one fold scored.
+                if running and running[0] in _folds_started(db):
                     return True
             except sqlite3.OperationalError:
                 pass  # tables not created yet
         time.sleep(0.005)
     return False
+
+
+def _folds_started(db: Path) -> set[int]:
+    con = sqlite3.connect(db)
+    try:
+        return {
+            n
+            for (n,) in con.execute(
+                "SELECT t.number FROM trial_user_attributes a JOIN trials t "
+                "ON t.trial_id = a.trial_id WHERE a.key = 'folds_done'"
+            )
+        }
+    finally:
+        con.close()
 
 
 def _system_attrs(db: Path) -> dict[int, dict]:

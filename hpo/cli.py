@@ -185,6 +185,12 @@ def _storage(url: str | None) -> str:
     help="Worker processes on this machine sharing the storage.",
 )
 @click.option(
+    "--devices",
+    default=None,
+    metavar="IDS",
+    help="GPU ids, e.g. 0,1: worker i uses device i mod N (via CUDA_VISIBLE_DEVICES).",
+)
+@click.option(
     "--allow-changed-spec",
     is_flag=True,
     help="Continue a study whose definition or corpus has changed.",
@@ -197,6 +203,7 @@ def run(
     data: Path | None,
     model: str | None,
     jobs: int,
+    devices: str | None,
     allow_changed_spec: bool,
 ) -> None:
     """Run or resume a study until it has --n-trials finished trials."""
@@ -213,6 +220,7 @@ def run(
         timeout=timeout,
         jobs=jobs,
         allow_changed=allow_changed_spec,
+        devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
     )
     note = " on a SYNTHETIC corpus" if r.synthetic else ""
     click.echo(

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.cv import make_folds
 from hpo.errors import HpoError, StorageError
+from hpo.locks import AskLock, ask_lock
 from hpo.progress import TrialReporter
 from hpo.provenance import git_revision, package_versions
 from hpo.spec import StudySpec
@@ -211,7 +212,12 @@ def _worker(
     inner = make_objective(spec, corpus, reporter)
     host = f"{socket.gethostname()}:{os.getpid()}"
 
+    lock = ask_lock(storage, storage_url, spec.name)
+    ran_here: list[int] = []
+
     def objective(trial: optuna.Trial) -> float:
+        lock.release()  # the trial exists now: others may ask
+        ran_here.append(trial.number)
         ahead = [
             t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
         ]
@@ -223,12 +229,15 @@ def _worker(
 
     ran = 0
     with _interrupt_guard() as interrupted:
-        while True:
-            if interrupted.is_set():
-                raise KeyboardInterrupt
-            ran += _step(study, objective, spec, n_trials, deadline, reporter)
-            if _done(study, n_trials, deadline):
-                break
+        try:
+            while True:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                ran += _step(study, objective, spec, n_trials, deadline, reporter, lock, ran_here)
+                if _done(study, n_trials, deadline):
+                    break
+        finally:
+            lock.close()
     return ran
 
 
@@ -273,47 +282,58 @@ def _step(
     n_trials: int,
     deadline: float | None,
     reporter: TrialReporter | None,
+    lock: AskLock,
+    ran_here: list[int],
 ) -> int:
     """Run one trial, or wait for trials under way elsewhere; return trials run (0 or 1)."""
     if _done(study, n_trials, deadline):
         return 0
-    if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
-        # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
-        # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
-        time.sleep(min(spec.run.heartbeat_interval, 5))
-        optuna.storages.fail_stale_trials(study)
-        return 0
-    before = {t.number for t in study.get_trials(deepcopy=False)}
+    lock.acquire()
     try:
-        study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
-    except KeyboardInterrupt:
-        _requeue_interrupted(study, before, spec.run.max_retry)
-        raise
-    if reporter:
-        mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+        if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
+            lock.release()
+            # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
+            # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
+            time.sleep(min(spec.run.heartbeat_interval, 5))
+            optuna.storages.fail_stale_trials(study)
+            return 0
+        before = {t.number for t in study.get_trials(deepcopy=False)}
+        try:
+            study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+        except KeyboardInterrupt:
+            if ran_here and ran_here[-1] not in before:
+                _requeue_interrupted(study, ran_here[-1], spec.run.max_retry)
+            raise
+    finally:
+        lock.release()
+    if reporter and ran_here and ran_here[-1] not in before:
+        (t,) = [t for t in study.get_trials(deepcopy=False) if t.number == ran_here[-1]]
         best = best_of(study)
-        for t in mine:
-            reporter.trial_finished(
-                t.number,
-                t.state.name,
-                t.value,
-                best.value if best else None,
-                _count(study, FINISHED),
-            )
+        reporter.trial_finished(
+            t.number, t.state.name, t.value, best.value if best else None, _count(study, FINISHED)
+        )
     return 1
 
 
-def _requeue_interrupted(study: optuna.Study, before: set[int], max_retry: int) -> None:
+def _requeue_interrupted(study: optuna.Study, number: int, max_retry: int) -> None:
     """Ctrl-C failed the running trial; queue it again so a resumed run retries its params."""
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.number not in before:
+        if t.number == number:
             retry(study, t)
 
 
 def _worker_entry(
-    spec: StudySpec, storage_url: str, n_trials: int, deadline: float | None, index: int
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int,
+    deadline: float | None,
+    index: int,
+    device: str | None = None,
 ) -> None:
+    if device is not None:
+        # Before torch is imported in this process: the worker sees one GPU, as cuda:0.
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
     reporter = TrialReporter(n_trials, 0, spec.objective.metric, prefix=f"[worker {index}] ")
     try:
         _worker(spec, storage_url, n_trials, deadline, index, reporter)
@@ -331,6 +351,7 @@ def run_study(
     timeout: float | None = None,
     jobs: int = 1,
     allow_changed: bool = False,
+    devices: list[str] | None = None,
 ) -> RunSummary:
     """Run (or resume) ``spec`` until the study has ``n_trials`` finished trials.
 
@@ -341,6 +362,7 @@ def run_study(
         timeout: stop starting new trials after this many seconds.
         jobs: worker processes on this machine.
         allow_changed: continue a study whose definition or corpus changed.
+        devices: GPU ids; worker i is pinned to ``devices[i % len(devices)]``.
     """
     n_trials = n_trials or spec.budget.n_trials
     timeout = timeout if timeout is not None else spec.budget.timeout
@@ -355,6 +377,10 @@ def run_study(
     # Every worker, here or on other machines, points at the same corpus path in the spec.
     spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
     if jobs == 1:
+        if devices:
+            if "torch" in sys.modules:
+                raise HpoError("--devices must be set before torch is loaded; use --jobs")
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices[0]
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             if corpus.synthetic:
                 reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
@@ -365,7 +391,14 @@ def run_study(
             ctx.Process(
                 target=_worker_entry,
                 name=f"hpo-worker-{i}",
-                args=(spec, storage_url, n_trials, deadline, i),
+                args=(
+                    spec,
+                    storage_url,
+                    n_trials,
+                    deadline,
+                    i,
+                    devices[i % len(devices)] if devices else None,
+                ),
             )
             for i in range(jobs)
         ]

@@ -137,11 +137,21 @@ def open_storage(
                 max_retry=run.max_retry
             ),
         }
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kw)
-    except Exception as e:  # SQLAlchemy/driver errors: connection refused, auth, locked...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StorageError(f"cannot open storage {redact(url)}: {first}") from None
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kw)
+        except Exception as e:  # SQLAlchemy/driver errors: connection refused, auth, locked...
+            msg = str(e)
+            # Workers started at once on a new database race to create Optuna's tables;
+            # the losers see "already exists" / a duplicate key and simply try again.
+            if attempt < 5 and any(
+                s in msg for s in ("already exists", "duplicate key", "UniqueViolation", "locked")
+            ):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+            raise StorageError(f"cannot open storage {redact(url)}: {first}") from None
+    raise AssertionError("unreachable")
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -288,6 +288,24 @@ def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int
     click.echo(f"wrote {path}")
 
 
+@cli.command("report")
+@click.option("--study", required=True, metavar="NAME")
+@storage_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: reports/NAME].",
+)
+def report(study: str, storage: str | None, out: Path | None) -> None:
+    """Figures (history, importances, parallel coordinates, per-fold spread, confusion
+    matrix) as PNG files plus one self-contained HTML page."""
+    from hpo.report import make_report
+
+    path = make_report(_storage(storage), study, out=out)
+    click.echo(f"wrote {path}")
+
+
 @cli.command("dashboard")
 @storage_option
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -364,7 +364,7 @@ def run_study(
         allow_changed: continue a study whose definition or corpus changed.
         devices: GPU ids; worker i is pinned to ``devices[i % len(devices)]``.
     """
-    n_trials = n_trials or spec.budget.n_trials
+    n_trials = spec.budget.n_trials if n_trials is None else n_trials
     timeout = timeout if timeout is not None else spec.budget.timeout
     if n_trials < 1:
         raise HpoError("--n-trials must be at least 1")

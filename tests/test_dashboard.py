@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,3 +84,76 @@ def test_dashboard_on_missing_storage_fails_cleanly(tmp_path: Path) -> None:
     )
     assert res.returncode == 2 and "no such study database" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.mark.browser
+def test_dashboard_renders_study_trials_and_fold_attributes_in_chromium(
+    finished_study: Path, tmp_path: Path
+) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpo",
+            "dashboard",
+            "--storage",
+            str(finished_study),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                _get(f"{base}/api/studies")
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def dom(path: str) -> str:
+            # The dashboard is a single-page app: let its scripts fetch and render first.
+            res = subprocess.run(
+                [
+                    browser,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--virtual-time-budget=10000",
+                    "--dump-dom",
+                    f"{base}{path}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
+            return res.stdout
+
+        home = dom("/dashboard")
+        assert "svm" in home  # the study is listed
+        trials = dom("/dashboard/studies/1/trials")
+        assert "fold_accuracy" in trials and "fold_uar" in trials  # per-fold user attributes
+        assert "Trial 1" in trials or "Trial 0" in trials
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -136,16 +136,21 @@ def prepare(
     ]
     results: list[dict] = []
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
-    with progress_bar("preparing clips", total=len(tasks)) as advance:
-        if workers == 1:
-            for t in tasks:
-                results.append(_work(t))
-                advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for r in pool.map(_work, tasks, chunksize=8):
-                    results.append(r)
+    try:
+        with progress_bar("preparing clips", total=len(tasks)) as advance:
+            if workers == 1:
+                for t in tasks:
+                    results.append(_work(t))
                     advance()
+            else:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    for r in pool.map(_work, tasks, chunksize=8):
+                        results.append(r)
+                        advance()
+    except OSError as e:  # disk full, permissions: not the clip's fault, so stop here
+        raise CorpusError(
+            f"{out}: cannot write ({e.strerror or e}); the existing corpus there is unchanged"
+        ) from None
 
     clips_by_id: dict[ClipId, Clip] = {}
     first_by_sha: dict[str, str] = {}

@@ -1,0 +1,50 @@
+"""The CLI surface: every command has help text and a README entry; --help starts fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from hpo.cli import cli
+from tests.helpers import ROOT
+
+
+def _commands(group: click.Group, prefix: str = "hpo") -> list[tuple[str, click.Command]]:
+    out = []
+    for name, cmd in group.commands.items():
+        full = f"{prefix} {name}"
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, full)
+        else:
+            out.append((full, cmd))
+    return out
+
+
+def test_every_command_has_help_and_a_readme_entry() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = _commands(cli)
+    assert len(commands) >= 10
+    for name, cmd in commands:
+        assert cmd.help and len(cmd.help) > 20, name
+        assert f"`{name}" in readme, f"{name} missing from README's CLI reference"
+
+
+def test_help_does_not_import_torch_or_transformers() -> None:
+    code = (
+        "import sys; from hpo.cli import cli\n"
+        "try:\n    cli(['run', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'librosa', 'optuna') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().endswith("[]")
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "\nmake test\n" in ci

@@ -42,8 +42,10 @@ def main() -> None:
             con = sqlite3.connect(db)
             states = Counter(s for (s,) in con.execute("SELECT state FROM trials"))
             con.close()
-            print(f"{jobs} worker(s): {args.trials / dt * 60:.1f} trials/min "
-                  f"({dt:.1f} s); states {dict(states)}")
+            print(
+                f"{jobs} worker(s): {args.trials / dt * 60:.1f} trials/min "
+                f"({dt:.1f} s); states {dict(states)}"
+            )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.cv import make_folds
 from hpo.errors import HpoError, StorageError
 from hpo.locks import AskLock, ask_lock
+from hpo.orphans import fail_orphans
 from hpo.progress import TrialReporter
 from hpo.provenance import git_revision, package_versions
 from hpo.spec import StudySpec
@@ -296,6 +297,7 @@ def _step(
             # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
             time.sleep(min(spec.run.heartbeat_interval, 5))
             optuna.storages.fail_stale_trials(study)
+            fail_orphans(study, spec.run.grace_period, spec.run.max_retry)
             return 0
         before = {t.number for t in study.get_trials(deepcopy=False)}
         try:

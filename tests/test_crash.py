@@ -181,3 +181,36 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
     out = proc.communicate(timeout=180)[0]
     assert proc.returncode == 0, out
     assert dict(trial_states(db))[waiting[0]] in ("COMPLETE", "PRUNED")
+
+
+@pytest.mark.slow
+def test_ten_sigkills_lose_no_finished_trial(tmp_path: Path, fast_heartbeat_spec: Path) -> None:
+    db = tmp_path / "s.db"
+    n = 30
+    finished: dict[int, float] = {}
+    kills = 0
+    for _ in range(40):
+        if kills == 10:
+            break
+        known = {t for t, _ in trial_states(db)} if db.exists() else set()
+        proc = _start(fast_heartbeat_spec, db, n)
+        if not _wait_running(db, proc, known):
+            break  # the study completed before a kill could land
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        values = _values(db)
+        for t, v in finished.items():  # every trial finished before this kill is intact
+            assert values[t] == v
+        finished = {
+            t: v for t, v in values.items() if dict(trial_states(db))[t] in ("COMPLETE", "PRUNED")
+        }
+    assert kills == 10
+    proc = _start(fast_heartbeat_spec, db, n)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    states = dict(trial_states(db))
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == n
+    assert "RUNNING" not in states.values()
+    values = _values(db)
+    assert all(values[t] == v for t, v in finished.items())

@@ -144,6 +144,15 @@ def storage_option(f):
     )(f)
 
 
+def study_name_option(f):
+    return click.option(
+        "--study",
+        required=True,
+        metavar="NAME",
+        help="Name of a study in the storage (hpo status lists them).",
+    )(f)
+
+
 def _storage(url: str | None) -> str:
     import os
 
@@ -261,7 +270,7 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
 
 
 @cli.command("export")
-@click.option("--study", required=True, metavar="NAME")
+@study_name_option
 @storage_option
 @click.option(
     "--out",
@@ -289,7 +298,7 @@ def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int
 
 
 @cli.command("report")
-@click.option("--study", required=True, metavar="NAME")
+@study_name_option
 @storage_option
 @click.option(
     "--out",

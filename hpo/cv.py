@@ -47,6 +47,12 @@ def make_folds(corpus: Corpus, n_folds: int) -> list[Fold]:
 FoldFn = Callable[[Fold], dict]
 
 
+def report_mode(pruner: str) -> str:
+    """What to report after each fold: Wilcoxon pairs per-fold scores between trials, the
+    other pruners compare running means."""
+    return "fold" if pruner == "wilcoxon" else "mean"
+
+
 def cross_validate(
     trial: optuna.Trial,
     folds: Sequence[Fold],

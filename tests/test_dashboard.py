@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ def finished_study(tmp_path: Path, prepared: Path) -> Path:
     return db
 
 
-def test_dashboard_serves_the_study_with_per_fold_attributes(finished_study: Path) -> None:
+@pytest.fixture
+def dashboard(finished_study: Path) -> Iterator[str]:
+    """``hpo dashboard`` serving the finished study; yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -54,25 +57,29 @@ def test_dashboard_serves_the_study_with_per_fold_attributes(finished_study: Pat
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                studies = _get(f"{base}/api/studies")
+                _get(f"{base}/api/studies")
                 break
             except OSError:
                 time.sleep(0.1)
         else:
             raise AssertionError("dashboard did not start")
-        (summary,) = studies["study_summaries"]
-        assert summary["study_name"] == "svm"
-        detail = _get(f"{base}/api/studies/{summary['study_id']}?after=0")
-        assert len(detail["trials"]) == 2
-        keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
-        assert {"fold_accuracy", "fold_uar", "fold_macro_f1"} <= keys
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dashboard_serves_the_study_with_per_fold_attributes(dashboard: str) -> None:
+    (summary,) = _get(f"{dashboard}/api/studies")["study_summaries"]
+    assert summary["study_name"] == "svm"
+    detail = _get(f"{dashboard}/api/studies/{summary['study_id']}?after=0")
+    assert len(detail["trials"]) == 2
+    keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
+    assert {"fold_accuracy", "fold_uar", "fold_macro_f1"} <= keys
 
 
 def test_dashboard_on_missing_storage_fails_cleanly(tmp_path: Path) -> None:
@@ -95,65 +102,37 @@ def _chromium() -> str | None:
 
 @pytest.mark.browser
 def test_dashboard_renders_study_trials_and_fold_attributes_in_chromium(
-    finished_study: Path, tmp_path: Path
+    dashboard: str, tmp_path: Path
 ) -> None:
     browser = _chromium()
     if browser is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hpo",
-            "dashboard",
-            "--storage",
-            str(finished_study),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                _get(f"{base}/api/studies")
-                break
-            except OSError:
-                time.sleep(0.1)
 
-        def dom(path: str) -> str:
-            # The dashboard is a single-page app: let its scripts fetch and render first.
-            res = subprocess.run(
-                [
-                    browser,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}",
-                    "--virtual-time-budget=10000",
-                    "--dump-dom",
-                    f"{base}{path}",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=90,
-            )
-            return res.stdout
+    def dom(path: str) -> str:
+        # The dashboard is a single-page app: let its scripts fetch and render first.
+        res = subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                f"{dashboard}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        return res.stdout
 
-        home = dom("/dashboard")
-        assert "svm" in home  # the study is listed
-        trials = dom("/dashboard/studies/1/trials")
-        assert "fold_accuracy" in trials and "fold_uar" in trials  # per-fold user attributes
-        assert "Trial 1" in trials or "Trial 0" in trials
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert "svm" in dom("/dashboard")  # the study is listed
+    trials = dom("/dashboard/studies/1/trials")
+    assert "fold_accuracy" in trials and "fold_uar" in trials  # per-fold user attributes
+    assert "Trial 1" in trials or "Trial 0" in trials

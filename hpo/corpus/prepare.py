@@ -8,8 +8,6 @@ run leaves no half-written file and a re-run redoes only what is missing or chan
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -23,7 +21,7 @@ from hpo.corpus.ravdess import BadClipName, ClipId, parse_stem
 from hpo.corpus.source import SYNTH_MARKER, Source, open_source
 from hpo.errors import CorpusError
 from hpo.io import atomic_path
-from hpo.progress import progress_bar
+from hpo.parallel import pmap
 
 _VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
@@ -134,19 +132,8 @@ def prepare(
         )
         for m, cid in todo
     ]
-    results: list[dict] = []
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     try:
-        with progress_bar("preparing clips", total=len(tasks)) as advance:
-            if workers == 1:
-                for t in tasks:
-                    results.append(_work(t))
-                    advance()
-            else:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
-                    for r in pool.map(_work, tasks, chunksize=8):
-                        results.append(r)
-                        advance()
+        results = list(pmap(_work, tasks, "preparing clips", jobs))
     except OSError as e:  # disk full, permissions: not the clip's fault, so stop here
         raise CorpusError(
             f"{out}: cannot write ({e.strerror or e}); the existing corpus there is unchanged"

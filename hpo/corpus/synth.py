@@ -10,8 +10,6 @@ chance but not perfectly. Nothing trained on it says anything about real emotion
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from hpo.corpus.ravdess import N_ACTORS, SAMPLE_RATE, ClipId, gender_of, speech_
 from hpo.corpus.source import SYNTH_MARKER
 from hpo.errors import CorpusError
 from hpo.io import atomic_path, write_json_atomic
-from hpo.progress import progress_bar
+from hpo.parallel import pmap
 
 # Emotion cues relative to an actor's neutral voice:
 # (pitch factor, pitch range in semitones, tempo factor, energy dB, tilt, breathiness)
@@ -203,16 +201,8 @@ def synthesize(
     out = Path(out)
     ids = [c for a in range(1, actors + 1) for c in _balanced_ids(a, clips_per_actor)]
     tasks = [(str(out), c, seed, sample_rate) for c in ids]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    with progress_bar("synthesizing clips", total=len(tasks)) as advance:
-        if workers == 1:
-            for t in tasks:
-                _render(t)
-                advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(_render, tasks, chunksize=16):
-                    advance()
+    for _ in pmap(_render, tasks, "synthesizing clips", jobs, chunksize=16):
+        pass
     write_json_atomic(
         out / SYNTH_MARKER,
         {

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import numpy as np
 from hpo.corpus.audio import load_clip
 from hpo.corpus.manifest import Corpus
 from hpo.io import atomic_path
-from hpo.progress import progress_bar
+from hpo.parallel import pmap
 from hpo.svm.config import FeatureSettings
 
 FEATURE_VERSION = 1  # bump when the computation below changes
@@ -137,18 +135,7 @@ def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -
     # Compile librosa's numba kernels here, once, before the workers start: workers that all
     # compile and write numba's on-disk cache at the same moment have left it corrupt.
     clip_features(np.random.default_rng(0).uniform(-0.1, 0.1, s.sample_rate).astype(np.float32), s)
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    rows: list[np.ndarray] = []
-    with progress_bar("extracting features", total=len(tasks)) as advance:
-        if workers == 1:
-            for t in tasks:
-                rows.append(_one(t))
-                advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for r in pool.map(_one, tasks, chunksize=16):
-                    rows.append(r)
-                    advance()
+    rows = list(pmap(_one, tasks, "extracting features", jobs, chunksize=16))
     X = np.stack(rows)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, X)

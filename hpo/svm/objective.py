@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 
 from hpo.corpus.manifest import Corpus
-from hpo.cv import Fold, cross_validate, make_folds
+from hpo.cv import Fold, cross_validate, make_folds, report_mode
 from hpo.metrics import fold_scores
 from hpo.space import suggest
 from hpo.spec import StudySpec
@@ -42,12 +42,11 @@ class SvmObjective:
             pred = pipe.predict(self.X[fold.valid])
             return fold_scores(self.y[fold.valid], pred, n_classes=8)
 
-        report = "fold" if self.spec.pruner.type == "wilcoxon" else "mean"
         return cross_validate(
             trial,
             self.folds,
             fit_and_score,
             self.spec.objective.metric,
-            report=report,
+            report=report_mode(self.spec.pruner.type),
             on_fold=self.reporter.fold_done if self.reporter else None,
         )

@@ -11,7 +11,7 @@ import optuna
 
 from hpo.corpus.audio import TARGET_SR, load_clip
 from hpo.corpus.manifest import Corpus
-from hpo.cv import Fold, cross_validate, make_folds
+from hpo.cv import Fold, cross_validate, make_folds, report_mode
 from hpo.space import suggest
 from hpo.spec import StudySpec
 
@@ -125,12 +125,11 @@ class W2vObjective:
             trial.set_user_attr("schedule_phases", list(result.phases))
             return result.scores
 
-        report = "fold" if self.spec.pruner.type == "wilcoxon" else "mean"
         return cross_validate(
             trial,
             self.folds,
             fit_and_score,
             self.spec.objective.metric,
-            report=report,
+            report=report_mode(self.spec.pruner.type),
             on_fold=self.reporter.fold_done if self.reporter else None,
         )

@@ -71,7 +71,13 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     try:
         import optuna
 
-        imp = optuna.importance.get_param_importances(study) if len(complete) >= 2 else {}
+        imp = (
+            optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+            )
+            if len(complete) >= 2
+            else {}
+        )
     except (RuntimeError, ValueError) as e:
         imp, _ = {}, notes.append(f"parameter importances unavailable: {e}")
     if imp:

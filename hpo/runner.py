@@ -226,6 +226,8 @@ def _worker(
             trial.set_user_attr("fail_reason", "surplus: the study already had its trials")
             raise SurplusTrial()
         trial.set_user_attr("worker", host)
+        if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+            trial.set_user_attr("devices", os.environ["CUDA_VISIBLE_DEVICES"])
         return inner(trial)
 
     ran = 0
@@ -311,8 +313,15 @@ def _step(
     if reporter and ran_here and ran_here[-1] not in before:
         (t,) = [t for t in study.get_trials(deepcopy=False) if t.number == ran_here[-1]]
         best = best_of(study)
+        state, value = t.state.name, t.value
+        folds = [v for v in t.user_attrs.get(f"fold_{spec.objective.metric}", []) if v is not None]
+        if t.state == TrialState.PRUNED and folds:
+            # A pruned trial's value is its last report (one fold's score under Wilcoxon):
+            # show the mean of the folds it did run, and how many.
+            n_folds = len(t.user_attrs[f"fold_{spec.objective.metric}"])
+            state, value = f"PRUNED after {len(folds)}/{n_folds} folds", sum(folds) / len(folds)
         reporter.trial_finished(
-            t.number, t.state.name, t.value, best.value if best else None, _count(study, FINISHED)
+            t.number, state, value, best.value if best else None, _count(study, FINISHED)
         )
     return 1
 

@@ -145,3 +145,34 @@ def test_three_runs_join_one_postgresql_study(postgres_url: str, spec_file: Path
     assert len({t.user_attrs["worker"] for t in study.trials}) >= 2
     res = CliRunner().invoke(cli, ["status", "--storage", postgres_url, "--json"])
     assert res.exit_code == 0 and '"trials": 24' in res.output
+
+
+@pytest.mark.slow
+def test_workers_are_pinned_to_devices_round_robin(tmp_path: Path, spec_file: Path) -> None:
+    db = tmp_path / "s.db"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--study",
+            str(spec_file),
+            "--n-trials",
+            "8",
+            "--jobs",
+            "2",
+            "--devices",
+            "3,5",
+            "--storage",
+            str(db),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    by_worker: dict[str, set[str]] = {}
+    for t in study.trials:
+        by_worker.setdefault(t.user_attrs["worker"], set()).add(t.user_attrs["devices"])
+    # Each worker process saw exactly one device, and the two workers saw different ones.
+    assert all(len(d) == 1 for d in by_worker.values())
+    assert set().union(*by_worker.values()) <= {"3", "5"}
+    if len(by_worker) == 2:
+        assert set().union(*by_worker.values()) == {"3", "5"}

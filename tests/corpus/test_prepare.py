@@ -224,3 +224,16 @@ def test_synthetic_corpus_prepares_to_the_release_shape(prepared: Path) -> None:
 def test_info_on_a_directory_that_is_not_a_corpus(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["data", "info", str(tmp_path)])
     assert res.exit_code == 2 and "not a prepared corpus" in res.output
+
+
+def test_header_slack_is_not_truncation_but_a_cut_file_is() -> None:
+    import io
+
+    from hpo.corpus.audio import riff_truncation
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(48_000, dtype=np.float32) + 0.1, 48_000, subtype="PCM_16", format="WAV")
+    data = buf.getvalue()
+    assert riff_truncation(data) is None
+    assert riff_truncation(data[:-10]) is None  # a few bytes short: header slack, readable
+    assert "truncated" in riff_truncation(data[: len(data) // 2])

@@ -48,3 +48,19 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "\nmake test\n" in ci
+
+
+def test_svm_study_never_imports_torch(tmp_path, prepared) -> None:
+    from tests.helpers import write_spec
+
+    spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
+    code = (
+        "import sys\n"
+        "from hpo.runner import run_study\nfrom hpo.spec import load_spec\n"
+        f"run_study(load_spec({str(spec)!r}), {str(tmp_path / 's.db')!r}, n_trials=1)\n"
+        "print('LOADED', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "LOADED []" in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import optuna
@@ -108,3 +109,32 @@ def cross_validate(
 
 def _mean(values: list[float | None]) -> float:
     return float(np.mean([v for v in values if v is not None]))
+
+
+class CvObjective:
+    """The trial flow every study kind shares: sample the space, announce the trial, then
+    cross-validate the kind's ``fold_fn``. Subclasses set ``spec``, ``folds`` and
+    ``reporter`` and implement ``fold_fn``."""
+
+    spec: Any
+    folds: list[Fold]
+    reporter: Any = None
+
+    def fold_fn(self, trial: optuna.Trial, params: dict[str, Any]) -> FoldFn:
+        raise NotImplementedError
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        from hpo.space import suggest
+
+        params = suggest(trial, self.spec.space)
+        fit_and_score = self.fold_fn(trial, params)
+        if self.reporter:
+            self.reporter.trial_started(trial.number, params, len(self.folds))
+        return cross_validate(
+            trial,
+            self.folds,
+            fit_and_score,
+            self.spec.objective.metric,
+            report=report_mode(self.spec.pruner.type),
+            on_fold=self.reporter.fold_done if self.reporter else None,
+        )

@@ -11,8 +11,7 @@ import optuna
 
 from hpo.corpus.audio import TARGET_SR, load_clip
 from hpo.corpus.manifest import Corpus
-from hpo.cv import Fold, cross_validate, make_folds, report_mode
-from hpo.space import suggest
+from hpo.cv import CvObjective, Fold, FoldFn, make_folds
 from hpo.spec import StudySpec
 
 
@@ -33,7 +32,7 @@ def load_waves(corpus: Corpus, model_name: str, max_samples: int) -> tuple[list[
     return waves, json.dumps([max_samples, fe.sampling_rate, fe.do_normalize])
 
 
-class W2vObjective:
+class W2vObjective(CvObjective):
     """``trial -> mean CV score``. Clips are loaded once; the CNN cache is built once."""
 
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
@@ -81,20 +80,17 @@ class W2vObjective:
             )
         return self.cache
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
         import torch
 
         from hpo.w2v.data import ClipDataset
         from hpo.w2v.train import Diverged, train_fold
 
-        params = suggest(trial, self.spec.space)
         cfg = self.spec.settings.merged(params)
         tb = self.tb_root / f"trial-{trial.number:04d}"
         trial.set_user_attr("tensorboard", str(tb))
         trial.set_user_attr("model", self.model_name)
         trial.set_user_attr("random_init_model", self.random_init)
-        if self.reporter:
-            self.reporter.trial_started(trial.number, params, len(self.folds))
 
         def fit_and_score(fold: Fold) -> dict:
             model = self._model(cfg["model"], cfg["training"]["seed"] + fold.index)
@@ -125,11 +121,4 @@ class W2vObjective:
             trial.set_user_attr("schedule_phases", list(result.phases))
             return result.scores
 
-        return cross_validate(
-            trial,
-            self.folds,
-            fit_and_score,
-            self.spec.objective.metric,
-            report=report_mode(self.spec.pruner.type),
-            on_fold=self.reporter.fold_done if self.reporter else None,
-        )
+        return fit_and_score

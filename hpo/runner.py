@@ -382,6 +382,10 @@ def run_study(
     if jobs < 1:
         raise HpoError("--jobs must be at least 1")
     corpus = load_corpus(spec.data.corpus)
+    if spec.kind == "w2v":  # an unloadable model fails here, before the study is touched
+        from hpo.w2v.model import check_model
+
+        check_model(spec.settings.model.name)
     study = open_study(spec, storage_url, corpus, allow_changed)
     deadline = time.time() + timeout if timeout else None
     before = _count(study, FINISHED)

@@ -36,8 +36,10 @@ def world(tmp_path: Path, prepared: Path) -> dict[str, Path]:
     bad_toml.write_text(
         "name = 'svm'\nkind = 'svm'\n[space.C]\ntype = 'float'\nlow = 5\nhigh = 1\n"
     )
+    w2v = write_spec(tmp_path / "w2v.toml", base="w2v", data={"corpus": str(prepared)})
     return {
         "spec": spec,
+        "w2v": w2v,
         "db": db,
         "garbage": garbage,
         "bad_toml": bad_toml,
@@ -87,6 +89,8 @@ def _cases(w: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["train", "--config", str(w["bad_toml"])], "has no [config]"),
         (["predict", "--model", str(t), str(t / "x.wav")], "not a model made by"),
         (["dashboard", "--storage", str(t / "missing.db")], "no such study database"),
+        # Offline, the default hub model cannot load: refused before the study is touched.
+        (["run", "--study", str(w["w2v"]), "--storage", str(w["db"])], "--model tiny"),
     ]
 
 

@@ -172,6 +172,21 @@ def resolve_model_name(name: str) -> tuple[str, bool]:
     return name, False
 
 
+def check_model(name: str) -> None:
+    """Fail before any trial starts when the backbone's config cannot be loaded."""
+    from hpo.errors import HpoError
+
+    path, _ = resolve_model_name(name)
+    try:
+        Wav2Vec2Config.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise HpoError(
+            f"model {name!r}: cannot load ({first}); without network access use a local "
+            "directory or --model tiny"
+        ) from None
+
+
 def load_classifier(
     name: str,
     pooling: str,

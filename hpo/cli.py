@@ -219,9 +219,10 @@ def run(
     from hpo.runner import run_study
     from hpo.spec import load_spec
 
-    spec = load_spec(study).with_overrides(corpus=data, model=model)
+    spec = load_spec(study)
     if model is not None and spec.kind != "w2v":
-        raise click.UsageError("--model applies to w2v studies only")
+        raise HpoError(f"--model applies to w2v studies only; {spec.path} is a {spec.kind} study")
+    spec = spec.with_overrides(corpus=data, model=model)
     r = run_study(
         spec,
         _storage(storage),

@@ -89,6 +89,10 @@ def _cases(w: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["train", "--config", str(w["bad_toml"])], "has no [config]"),
         (["predict", "--model", str(t), str(t / "x.wav")], "not a model made by"),
         (["dashboard", "--storage", str(t / "missing.db")], "no such study database"),
+        (
+            ["run", "--study", str(w["spec"]), "--storage", str(w["db"]), "--model", "tiny"],
+            "--model applies to w2v studies only",
+        ),
         # Offline, the default hub model cannot load: refused before the study is touched.
         (["run", "--study", str(w["w2v"]), "--storage", str(w["db"])], "--model tiny"),
     ]

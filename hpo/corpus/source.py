@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -45,9 +46,16 @@ class Source:
 
     def read(self, member: str) -> bytes:
         if self.is_zip:
-            with zipfile.ZipFile(self.path) as z:
-                return z.read(member)
+            st = self.path.stat()
+            return _open_zip(str(self.path), st.st_mtime_ns, st.st_size).read(member)
         return (self.path / member).read_bytes()
+
+
+@functools.lru_cache(maxsize=2)
+def _open_zip(path: str, mtime_ns: int, size: int) -> zipfile.ZipFile:
+    """One open archive per process (per version of the file): its directory is read once,
+    not once per clip."""
+    return zipfile.ZipFile(path)
 
 
 def open_source(path: str | Path) -> Source:

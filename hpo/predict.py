@@ -47,11 +47,19 @@ def _svm_probs(model_dir: Path, meta: dict, waves: list[np.ndarray]) -> np.ndarr
     import joblib
 
     from hpo.svm.config import FeatureSettings
-    from hpo.svm.features import clip_features
+    from hpo.svm.features import MIN_SPEAKER_CLIPS, clip_features, speaker_normalize
 
     pipe = joblib.load(model_dir / "model.joblib")
     s = FeatureSettings(**meta["config"]["features"])
     X = np.stack([clip_features(w, s) for w in waves])
+    if s.speaker_norm:
+        if len(waves) < MIN_SPEAKER_CLIPS:
+            raise HpoError(
+                f"{model_dir}: this SVM normalises features per speaker; give at least "
+                f"{MIN_SPEAKER_CLIPS} clips of one speaker (all clips given are taken as one "
+                "speaker), or train with speaker_norm = false"
+            )
+        X = speaker_normalize(X, np.zeros(len(X)))
     return pipe.predict_proba(X)
 
 

@@ -71,10 +71,10 @@ def _train_svm(cfg: dict, corpus, out: Path) -> None:
     import joblib
 
     from hpo.svm.config import FeatureSettings
-    from hpo.svm.features import load_features
+    from hpo.svm.features import corpus_features
     from hpo.svm.model import make_pipeline
 
-    X = load_features(corpus, FeatureSettings(**cfg["features"]))
+    X = corpus_features(corpus, FeatureSettings(**cfg["features"]))
     y = np.array([c.emotion_id - 1 for c in corpus.clips])
     pipe = make_pipeline(cfg["svm"], probability=True).fit(X, y)
     joblib.dump(pipe, out / "model.joblib")

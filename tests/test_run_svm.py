@@ -175,3 +175,20 @@ def test_export_without_complete_trial_and_unknown_study(tmp_path: Path) -> None
     code, out = _run("status", "--storage", str(tmp_path / "missing.db"))
     assert code == 2 and "no such study database" in out
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_speaker_normalisation_uses_each_speakers_own_clips_only() -> None:
+    from hpo.svm.features import speaker_normalize
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5)) * [1, 2, 3, 4, 5] + [10, 0, -3, 7, 1]
+    spk = np.repeat([1, 2, 3, 4], 10)
+    Z = speaker_normalize(X, spk)
+    for s in (1, 2, 3, 4):
+        assert np.allclose(Z[spk == s].mean(0), 0, atol=1e-9)
+        assert np.allclose(Z[spk == s].std(0), 1, atol=1e-9)
+    # Changing every other speaker's clips leaves speaker 4's normalised features unchanged:
+    # no information crosses from training speakers to a validation speaker.
+    X2 = X.copy()
+    X2[spk != 4] *= 100
+    assert np.array_equal(speaker_normalize(X2, spk)[spk == 4], Z[spk == 4])

@@ -32,6 +32,11 @@ class FeatureSettings:
     fmax: float = 500.0
     trim_db: float | None = 30.0  # strip leading/trailing silence; none = keep it
     stats: list[str] = field(default_factory=lambda: ["mean", "std"])
+    # Standardise each feature within each speaker (over that speaker's own clips, labels
+    # unused) before the global scaler: removes voice and recording differences. Validation
+    # speakers are normalised with their own statistics, so no speaker crosses a fold; but
+    # predicting then needs several clips of the same speaker.
+    speaker_norm: bool = False
 
     def check(self, where: str) -> None:
         bad = [s for s in self.stats if s not in ("mean", "std", "min", "max", "median")]

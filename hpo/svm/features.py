@@ -111,9 +111,9 @@ def _one(args: tuple[str, FeatureSettings]) -> np.ndarray:
 
 
 def cache_key(corpus: Corpus, s: FeatureSettings) -> str:
-    blob = json.dumps(
-        [FEATURE_VERSION, corpus.manifest_hash, dataclasses.asdict(s)], sort_keys=True
-    )
+    # Speaker normalisation is applied after the cache: it does not change what is stored.
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k != "speaker_norm"}
+    blob = json.dumps([FEATURE_VERSION, corpus.manifest_hash, settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -139,4 +139,25 @@ def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -
     X = np.stack(rows)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, X)
+    return X
+
+
+MIN_SPEAKER_CLIPS = 8
+
+
+def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Z-score every feature within each speaker's own clips (no labels involved)."""
+    out = np.empty_like(X)
+    for spk in np.unique(speakers):
+        m = speakers == spk
+        mu, sd = X[m].mean(0), X[m].std(0)
+        out[m] = (X[m] - mu) / np.where(sd > 1e-8, sd, 1.0)
+    return out
+
+
+def corpus_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
+    """Features of every clip, speaker-normalised when the settings ask for it."""
+    X = load_features(corpus, s, jobs)
+    if s.speaker_norm:
+        X = speaker_normalize(X, np.array([c.actor for c in corpus.clips]))
     return X

@@ -11,7 +11,7 @@ from hpo.corpus.manifest import Corpus
 from hpo.cv import CvObjective, Fold, FoldFn, make_folds
 from hpo.metrics import fold_scores
 from hpo.spec import StudySpec
-from hpo.svm.features import load_features
+from hpo.svm.features import corpus_features
 from hpo.svm.model import make_pipeline
 
 
@@ -21,7 +21,7 @@ class SvmObjective(CvObjective):
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         self.spec = spec
         self.reporter = reporter
-        self.X = load_features(corpus, spec.settings.features)
+        self.X = corpus_features(corpus, spec.settings.features)
         self.y = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = make_folds(corpus, spec.data.folds)
 

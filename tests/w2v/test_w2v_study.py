@@ -117,7 +117,8 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
         ).exit_code
         == 0
     )
-    clip = next((synth_src / "Actor_03").glob("*.wav"))
+    # Eight clips of one speaker: the SVM study normalises features per speaker.
+    clips = [str(p) for p in sorted((synth_src / "Actor_03").glob("*.wav"))[:8]]
     for name in ("w2v-tiny", "svm"):
         cfg = tmp_path / f"{name}-best.toml"
         res = run.invoke(cli, ["export", "--study", name, "--storage", str(db), "--out", str(cfg)])
@@ -131,12 +132,16 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
             assert (out / "model.safetensors").is_file()
             assert (out / "preprocessor_config.json").is_file()
             assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "neutral"
-        res = run.invoke(cli, ["predict", "--model", str(out), str(clip), "--json"])
+        res = run.invoke(cli, ["predict", "--model", str(out), *clips, "--json"])
         assert res.exit_code == 0, res.output
         doc = json.loads(res.output)
-        (probs,) = doc["predictions"].values()
-        assert len(probs) == 8 and sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert list(doc["predictions"]) == clips
+        for probs in doc["predictions"].values():
+            assert len(probs) == 8 and sum(probs) == pytest.approx(1.0, abs=1e-4)
         assert doc["labels"][0] == "neutral"
+    # Per-speaker normalisation cannot work on one clip: a clear refusal, not a guess.
+    res = run.invoke(cli, ["predict", "--model", str(tmp_path / "models" / "svm"), clips[0]])
+    assert res.exit_code == 2 and "at least 8 clips of one speaker" in res.output
     res = run.invoke(
         cli, ["predict", "--model", str(tmp_path / "models" / "svm"), str(tmp_path / "nope.wav")]
     )

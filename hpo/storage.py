@@ -17,6 +17,7 @@ from hpo.errors import StorageError
 from hpo.spec import RunSpec
 
 DEFAULT_STORAGE = "sqlite:///studies/hpo.db"
+LOCK_WAIT = 10.0  # seconds to wait for another program's lock on an SQLite file
 _SCHEMES = (
     "sqlite",
     "postgresql",
@@ -91,9 +92,11 @@ def _check_sqlite(path: Path, create: bool) -> None:
             f"{path}: not an SQLite database (left untouched); give another --storage path"
         )
     last = ""
-    for attempt in range(5):
+    for attempt in range(3):
         try:
-            con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+            # A worker's write holds the lock for milliseconds; LOCK_WAIT seconds of waiting
+            # means another program holds it.
+            con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=LOCK_WAIT)
             try:
                 con.execute("PRAGMA schema_version").fetchone()
                 return
@@ -101,9 +104,9 @@ def _check_sqlite(path: Path, create: bool) -> None:
                 con.close()
         except sqlite3.DatabaseError as e:
             last = str(e)
-            if "malformed" in last or "not a database" in last:
+            if "malformed" in last or "not a database" in last or "locked" in last:
                 break
-            time.sleep(0.2 * (attempt + 1))  # busy or a transient I/O hiccup: try again
+            time.sleep(0.2 * (attempt + 1))  # a transient I/O hiccup: try again
     if "locked" in last:
         raise StorageError(f"{path}: database is locked by another program; close it and retry")
     raise StorageError(f"{path}: corrupt or unreadable SQLite database ({last})")

@@ -162,3 +162,26 @@ def test_full_disk_during_prepare_keeps_the_old_corpus(
         "No space left on device); the existing corpus there is unchanged"
     )
     assert _digest(out) == before
+
+
+def test_locked_database_is_reported_and_left_alone(
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from hpo import storage
+
+    monkeypatch.setattr(storage, "LOCK_WAIT", 0.5)
+    before = world["db"].read_bytes()
+    holder = sqlite3.connect(world["db"], isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program in the middle of a write
+    try:
+        for args in (["status"], ["run", "--study", str(world["spec"]), "--n-trials", "3"]):
+            res = CliRunner().invoke(cli, [*args, "--storage", str(world["db"])])
+            assert res.exit_code == 2, res.output
+            assert "database is locked by another program" in res.output
+            assert len(res.output.strip().splitlines()) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert world["db"].read_bytes() == before

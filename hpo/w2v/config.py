@@ -67,7 +67,7 @@ class TrainingSettings:
             raise SpecError(f"{where}: [training] warmup_ratio + hold_ratio must be within [0, 1]")
         if self.learning_rate <= 0:
             raise SpecError(f"{where}: [training] learning_rate must be positive")
-        if isinstance(self.max_grad_norm, float) and self.max_grad_norm <= 0:
+        if not isinstance(self.max_grad_norm, str) and self.max_grad_norm <= 0:
             raise SpecError(f'{where}: [training] max_grad_norm must be positive or "off"')
 
 

@@ -115,3 +115,34 @@ def test_hash_ignores_budget_and_corpus_path_but_not_space(tmp_path: Path) -> No
     c = load_spec(write_spec(tmp_path / "c.toml", svm={"class_weight": "none"}))
     assert a.hash == b.hash
     assert a.hash != c.hash
+
+
+@pytest.mark.parametrize(
+    ("sections", "needle"),
+    [
+        ({"training": {"max_grad_norm": 0}}, "max_grad_norm must be positive"),
+        ({"training": {"warmup_ratio": 0.7}}, "warmup_ratio + hold_ratio"),
+        ({"model": {"pooling": "median"}}, "[model]: 'pooling' must be one of"),
+        (
+            {"space": {"pooling": {"type": "categorical", "choices": ["mean", "median"]}}},
+            "unknown pooling 'median'",
+        ),
+        (
+            {"space": {"max_grad_norm": {"type": "categorical", "choices": ["off", -1.0]}}},
+            "choice -1.0 must be a positive number",
+        ),
+    ],
+)
+def test_bad_w2v_study_file(tmp_path: Path, sections: dict, needle: str) -> None:
+    import tomllib
+
+    import tomli_w
+
+    raw = tomllib.loads((ROOT / "studies" / "w2v.toml").read_text())
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value}
+    path = tmp_path / "w2v.toml"
+    path.write_text(tomli_w.dumps(raw))
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert str(path) in str(e.value) and needle in str(e.value)

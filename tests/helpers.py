@@ -38,16 +38,3 @@ def trial_states(db: Path, study: str | None = None) -> list[tuple[int, str]]:
         return [(n, s) for n, s in con.execute(q, (study,) if study else ())]
     finally:
         con.close()
-
-
-def trial_params(db: Path, number: int) -> dict[str, float]:
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute(
-            "SELECT p.param_name, p.param_value FROM trial_params p "
-            "JOIN trials t ON t.trial_id = p.trial_id WHERE t.number = ?",
-            (number,),
-        )
-        return dict(rows)
-    finally:
-        con.close()

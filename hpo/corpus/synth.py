@@ -9,7 +9,6 @@ chance but not perfectly. Nothing trained on it says anything about real emotion
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,8 +215,3 @@ def synthesize(
         },
     )
     return SynthReport(out=out, clips=len(ids), actors=actors, sample_rate=sample_rate)
-
-
-def marker(out: Path) -> dict | None:
-    p = out / SYNTH_MARKER
-    return json.loads(p.read_text()) if p.is_file() else None

@@ -39,11 +39,12 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
+def atomic_dir(path: Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success rename it to ``path``.
 
-    If another process finished the same directory first, its copy is kept and ours dropped
-    (the contents are derived data, equal for the same key).
+    With ``replace=False`` (derived data such as caches), if another process finished the
+    same directory first, its copy is kept and ours dropped. With ``replace=True`` an existing
+    ``path`` is swapped out for the new one (the old one is moved aside, then removed).
     """
     import shutil
 
@@ -51,8 +52,14 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
-        with contextlib.suppress(OSError):
+        if replace and path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
             os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -50,7 +50,8 @@ def train_from_export(
         "versions": package_versions(),
         "git_revision": git_revision(),
     }
-    with atomic_dir(out.with_name(out.name + ".new")) as tmp:
+    # A crash mid-training leaves the previous model in place.
+    with atomic_dir(out, replace=True) as tmp:
         if cfg["kind"] == "svm":
             _train_svm(cfg, corpus, tmp)
         elif cfg["kind"] == "w2v":
@@ -58,12 +59,6 @@ def train_from_export(
         else:
             raise HpoError(f"{config_path}: unknown kind {cfg['kind']!r}")
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
-    staged = out.with_name(out.name + ".new")
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    staged.rename(out)
     return out
 
 

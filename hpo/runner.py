@@ -198,12 +198,12 @@ def _worker(
     deadline: float | None,
     index: int,
     reporter: TrialReporter | None,
+    corpus: Corpus | None = None,
 ) -> int:
     """Run trials until the study has ``n_trials`` finished ones; returns how many ran here."""
-    corpus = load_corpus(spec.data.corpus)
+    corpus = corpus or load_corpus(spec.data.corpus)
     storage = open_storage(storage_url, spec.run)
-    probe = optuna.load_study(study_name=spec.name, storage=storage)
-    offset = len(probe.trials) + 1000 * index
+    offset = storage.get_n_trials(storage.get_study_id_from_name(spec.name)) + 1000 * index
     study = optuna.load_study(
         study_name=spec.name,
         storage=storage,
@@ -327,11 +327,16 @@ def _step(
 
 
 def _requeue_interrupted(study: optuna.Study, number: int, max_retry: int) -> None:
-    """Ctrl-C failed the running trial; queue it again so a resumed run retries its params."""
+    """Ctrl-C stopped trial ``number``: make sure it is failed (a Ctrl-C landing in Optuna's
+    own clean-up can leave it RUNNING) and queue it again, so a resumed run retries its
+    parameters."""
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.number == number:
-            retry(study, t)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
+        if t.number != number:
+            continue
+        if t.state == TrialState.RUNNING:
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        retry(study, study._storage.get_trial(t._trial_id))
 
 
 def _worker_entry(
@@ -399,7 +404,7 @@ def run_study(
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             if corpus.synthetic:
                 reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
-            _worker(spec, storage_url, n_trials, deadline, 0, reporter)
+            _worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
     else:
         ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state
         procs = [

@@ -124,6 +124,23 @@ def open_study(
 ) -> optuna.Study:
     """Create the study, or resume it after checking it is the same study on the same data."""
     storage = open_storage(storage_url, spec.run)
+    # Creating the study and stamping its provenance are separate writes: under the lock the
+    # workers share, a run joining at the same moment never sees a half-stamped study.
+    lock = ask_lock(storage, storage_url, spec.name)
+    try:
+        lock.acquire()
+        return _create_or_check(storage, storage_url, spec, corpus, allow_changed)
+    finally:
+        lock.close()
+
+
+def _create_or_check(
+    storage: optuna.storages.BaseStorage,
+    storage_url: str,
+    spec: StudySpec,
+    corpus: Corpus,
+    allow_changed: bool,
+) -> optuna.Study:
     direction = spec.objective.direction
     try:
         study = optuna.create_study(

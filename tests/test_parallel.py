@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
+from hpo.corpus.manifest import load_corpus
+from hpo.locks import ask_lock
+from hpo.runner import _provenance, open_study
+from hpo.spec import load_spec
+from hpo.storage import open_storage
 from tests.helpers import ROOT, trial_states, write_spec
 
 
@@ -51,6 +57,41 @@ def test_four_sqlite_workers_finish_exactly_the_total(tmp_path: Path, spec_file:
         ["run", "--study", str(spec_file), "--n-trials", "16", "--jobs", "2", "--storage", str(db)],
     )
     assert res.exit_code == 0 and len(trial_states(db)) == len(numbers)
+
+
+def test_a_run_joining_while_the_study_is_being_created_waits_for_its_provenance(
+    tmp_path: Path, spec_file: Path, prepared: Path
+) -> None:
+    # Found with three PostgreSQL runs started at once: one had created the study and
+    # stamped only part of its provenance when another joined and refused it as "run on
+    # another corpus (manifest None)".
+    spec, corpus = load_spec(spec_file), load_corpus(prepared)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    storage = open_storage(url)
+    creating = ask_lock(storage, url, spec.name)
+    creating.acquire()
+    study = optuna.create_study(storage=storage, study_name=spec.name, direction="maximize")
+    study.set_user_attr("spec_hash", spec.hash)  # half-way: no manifest_hash yet
+    outcome: dict[str, object] = {}
+
+    def join() -> None:
+        try:
+            outcome["study"] = open_study(spec, url, corpus)
+        except Exception as e:  # noqa: BLE001 - reported by the assertions below
+            outcome["error"] = e
+
+    joiner = threading.Thread(target=join)
+    joiner.start()
+    joiner.join(timeout=1.0)
+    assert joiner.is_alive() and not outcome, outcome  # waiting, not refusing
+    for k, v in _provenance(spec, corpus).items():
+        study.set_user_attr(k, v)
+    creating.close()
+    joiner.join(timeout=30)
+    assert "error" not in outcome, outcome
+    joined = outcome["study"]
+    assert isinstance(joined, optuna.Study)
+    assert joined.user_attrs["manifest_hash"] == corpus.manifest_hash
 
 
 def _pg_bin(name: str) -> str | None:
@@ -135,7 +176,12 @@ def test_three_runs_join_one_postgresql_study(postgres_url: str, spec_file: Path
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    failed = [
+        f"exit {p.returncode}: ...{o[-1500:]}"
+        for p, o in zip(procs, outs, strict=True)
+        if p.returncode
+    ]
+    assert not failed, "\n".join(failed)
     study = optuna.load_study(
         study_name="svm", storage=postgres_url.replace("postgresql://", "postgresql+psycopg://")
     )

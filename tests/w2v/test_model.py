@@ -82,3 +82,48 @@ def test_save_pretrained_round_trip_keeps_pooling_and_labels(tmp_path: Path) -> 
             m(input_values=x, lengths=torch.tensor([16_000])).logits,
             back(input_values=x, lengths=torch.tensor([16_000])).logits,
         )
+
+
+def test_a_hub_style_pretraining_checkpoint_loads_every_backbone_weight(tmp_path: Path) -> None:
+    # facebook/wav2vec2-base is a Wav2Vec2ForPreTraining checkpoint (quantizer and projection
+    # heads beside the backbone, group norm in the first conv layer) stored as
+    # pytorch_model.bin with the old weight-norm names of the positional convolution. A
+    # key that failed to match would be silently re-initialised at random, so compare them.
+    from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        codevector_dim=16,
+        proj_codevector_dim=16,
+        num_codevectors_per_group=8,
+    )
+    assert cfg.feat_extract_norm == "group"  # as in wav2vec2-base
+    pretrained = Wav2Vec2ForPreTraining(cfg)
+    state = {
+        k.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v"
+        ): v
+        for k, v in pretrained.state_dict().items()
+    }
+    assert any(k.endswith("pos_conv_embed.conv.weight_g") for k in state)
+    ckpt = tmp_path / "wav2vec2-base-like"
+    ckpt.mkdir()
+    cfg.save_pretrained(ckpt)
+    torch.save(state, ckpt / "pytorch_model.bin")
+
+    model = load_classifier(str(ckpt), "stats", 0.1, 0.05)
+    mine = model.state_dict()
+    expected = {k: v for k, v in pretrained.state_dict().items() if k.startswith("wav2vec2.")}
+    assert set(expected) <= set(mine)
+    differing = [k for k, v in expected.items() if not torch.equal(mine[k], v)]
+    assert not differing
+    assert not any(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters())
+    assert model.config.num_labels == 8 and model.classifier.out_features == 8
+    assert not any(k.startswith(("quantizer", "project_q", "project_hid")) for k in mine)

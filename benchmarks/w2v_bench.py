@@ -110,6 +110,9 @@ def main() -> None:
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu" and args.precision == "fp16":
+        # Emulated on a CPU: one step took minutes here. bf16 has hardware support on many.
+        ap.error("--precision fp16 needs a GPU; on a CPU use bf16 or no")
     dtype = _autocast_dtype(device, args.precision)
     print(
         f"torch {torch.__version__}, {device}"

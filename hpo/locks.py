@@ -29,6 +29,11 @@ class AskLock:
         self.release()
 
 
+def lock_path(db: Path) -> Path:
+    """The lock file beside an SQLite database."""
+    return db.with_name(db.name + ".hpo-lock")
+
+
 class FileLock(AskLock):
     def __init__(self, path: Path) -> None:
         self._f = open(path, "a+b")  # noqa: SIM115 - held for the worker's lifetime
@@ -80,7 +85,7 @@ def ask_lock(storage: optuna.storages.RDBStorage, url: str, study: str) -> AskLo
     url = normalize_url(url)
     path = sqlite_path(url)
     if path is not None:
-        return FileLock(path.with_name(path.name + ".hpo-lock"))
+        return FileLock(lock_path(path))
     if url.startswith("postgresql"):
         return PostgresAdvisoryLock(storage, study)
     return AskLock()

@@ -6,6 +6,7 @@ an unreachable server becomes one clear line.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import optuna
 
 from hpo.errors import StorageError
+from hpo.locks import FileLock, lock_path
 from hpo.spec import RunSpec
 
 DEFAULT_STORAGE = "sqlite:///studies/hpo.db"
@@ -142,11 +144,14 @@ def open_storage(
         }
     for attempt in range(6):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kw)
+            with _creating(path if create else None):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kw)
+        except StorageError:
+            raise
         except Exception as e:  # SQLAlchemy/driver errors: connection refused, auth, locked...
             msg = str(e)
-            # Workers started at once on a new database race to create Optuna's tables;
-            # the losers see "already exists" / a duplicate key and simply try again.
+            # Workers started at once on a new PostgreSQL database race to create Optuna's
+            # tables; the losers see "already exists" / a duplicate key and try again.
             if attempt < 5 and any(
                 s in msg for s in ("already exists", "duplicate key", "UniqueViolation", "locked")
             ):
@@ -155,6 +160,25 @@ def open_storage(
             first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
             raise StorageError(f"cannot open storage {redact(url)}: {first}") from None
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _creating(path: Path | None):
+    """Runs that start at once on a new SQLite file race to create Optuna's tables (one lost
+    with "UNIQUE constraint failed: alembic_version"): take turns, under the lock the
+    workers share for asking trials. Read-only commands (path None) take no lock."""
+    if path is None:
+        yield
+        return
+    try:
+        lock = FileLock(lock_path(path))
+    except OSError as e:
+        raise StorageError(f"{lock_path(path)}: cannot create lock file ({e.strerror})") from None
+    try:
+        lock.acquire()
+        yield
+    finally:
+        lock.close()
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
-from hpo.locks import ask_lock
+from hpo.locks import FileLock, ask_lock, lock_path
 from hpo.runner import _provenance, open_study
 from hpo.spec import load_spec
 from hpo.storage import open_storage
@@ -92,6 +92,53 @@ def test_a_run_joining_while_the_study_is_being_created_waits_for_its_provenance
     joined = outcome["study"]
     assert isinstance(joined, optuna.Study)
     assert joined.user_attrs["manifest_hash"] == corpus.manifest_hash
+
+
+_OPEN_AT = """
+import sys, time
+from hpo.storage import open_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all processes start together
+open_storage(sys.argv[1])
+"""
+
+
+def test_runs_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    # Three `hpo run`s started at once on a new file: before, about one in ten lost the race
+    # to create Optuna's tables ("UNIQUE constraint failed: alembic_version.version_num").
+    for round_ in range(3):
+        db = tmp_path / f"new{round_}.db"
+        start = time.time() + 3.0  # after every interpreter has imported optuna
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(db), str(start)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[-400:] for o in outs if o]
+        assert trial_states(db) == []  # a valid, empty Optuna database
+
+
+def test_opening_a_new_sqlite_file_waits_for_the_shared_lock(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    held = FileLock(lock_path(db))
+    held.acquire()
+    opened: list[object] = []
+    opener = threading.Thread(target=lambda: opened.append(open_storage(str(db))))
+    opener.start()
+    opener.join(timeout=1.0)
+    assert opener.is_alive() and not opened  # taking turns, not racing
+    held.close()
+    opener.join(timeout=30)
+    assert len(opened) == 1 and trial_states(db) == []
+    # Read-only commands never wait for (or create) the lock.
+    lock_path(db).unlink()
+    open_storage(str(db), create=False)
+    assert not lock_path(db).exists()
 
 
 def _pg_bin(name: str) -> str | None:

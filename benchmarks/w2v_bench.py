@@ -26,11 +26,12 @@ def _autocast_dtype(device: str, precision: str):
     fp32 on a CPU); ``bf16`` on a CPU is allowed here to see what bf16 hardware does."""
     import torch
 
-    if precision == "no" or (precision == "auto" and device == "cpu"):
-        return None
-    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    if device == "cpu":
+        return torch.bfloat16 if precision == "bf16" else None
+    from hpo.w2v.train import precision_kwargs
+
+    kw = precision_kwargs(precision)
+    return torch.bfloat16 if kw.get("bf16") else torch.float16 if kw.get("fp16") else None
 
 
 def step_times(

@@ -82,7 +82,8 @@ class FoldResult:
     phases: tuple[int, int, int]
 
 
-def _precision(mode: str) -> dict[str, bool]:
+def precision_kwargs(mode: str) -> dict[str, bool]:
+    """TrainingArguments for the study's ``mixed_precision``: bf16/fp16 on a GPU, none on a CPU."""
     if not torch.cuda.is_available() or mode == "no":
         return {}
     if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
@@ -139,7 +140,7 @@ def train_fold(
             label_names=["labels"],
             dataloader_num_workers=t["dataloader_workers"],
             use_cpu=not torch.cuda.is_available(),
-            **_precision(t["mixed_precision"]),
+            **precision_kwargs(t["mixed_precision"]),
         )
         optimizer = make_optimizer(model, t["learning_rate"], t["weight_decay"])
         watch = _Watch(fold, t["epochs"], reporter)

@@ -30,10 +30,10 @@ def main() -> None:
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
 
+    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
-    from hpo.runner import run_study
-    from hpo.spec import load_spec
-    from hpo.svm.features import cache_path, load_features
+    from hpo.kinds.svm.features import cache_path, load_features
+    from hpo.study.run import run_study
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-bench-"))
     root = corpus_for_bench(args.corpus, work)

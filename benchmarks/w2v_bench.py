@@ -28,7 +28,7 @@ def _autocast_dtype(device: str, precision: str):
 
     if device == "cpu":
         return torch.bfloat16 if precision == "bf16" else None
-    from hpo.w2v.train import precision_kwargs
+    from hpo.kinds.w2v.train import precision_kwargs
 
     kw = precision_kwargs(precision)
     return torch.bfloat16 if kw.get("bf16") else torch.float16 if kw.get("fp16") else None
@@ -39,16 +39,14 @@ def step_times(
 ) -> dict[str, float]:
     """Median seconds of a training step without and with the cache, and of the CNN alone."""
     import torch
-    from transformers import Wav2Vec2Config
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-    from hpo.w2v.model import Wav2Vec2EmotionClassifier
-    from hpo.w2v.schedule import make_optimizer
+    from hpo.kinds.w2v.model import EmotionClassifier
+    from hpo.kinds.w2v.schedule import make_optimizer
 
     torch.manual_seed(0)
     cfg = Wav2Vec2Config()  # the wav2vec2-base architecture: 7 conv layers, 12 x 768 encoder
-    cfg.pooling, cfg.num_labels, cfg.classifier_dropout = "mean", 8, 0.1
-    model = Wav2Vec2EmotionClassifier(cfg).to(device)
-    model.wav2vec2.freeze_feature_encoder()
+    model = EmotionClassifier(Wav2Vec2Model(cfg), "mean", 0.1, 8).to(device)
     model.train()
     opt = make_optimizer(model, 5e-5, 0.01)
     n = int(seconds * 16_000)
@@ -69,7 +67,7 @@ def step_times(
 
     def cnn():
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return model._cnn_batch(x, lengths)
+            return model.cnn_batch(x, lengths)
 
     feats, frame_lengths = cnn()  # what the cache holds
 
@@ -136,8 +134,8 @@ def main() -> None:
     if args.skip_trial:
         return
 
-    from hpo.runner import run_study
-    from hpo.spec import load_spec
+    from hpo.config.study import load_spec
+    from hpo.study.run import run_study
 
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as work:
         root = corpus_for_bench(args.corpus, Path(work))

@@ -53,7 +53,10 @@ def _cases(w: dict[str, Path]) -> list[tuple[list[str], str]]:
     return [
         (["data", "prepare", str(t / "missing.zip")], "no such file"),
         (["data", "info", str(t)], "not a prepared corpus"),
-        (["data", "synth", "--out", str(t / "s"), "--actors", "30"], "--actors 30"),
+        (
+            ["data", "synth", "--out", str(t / "s"), "--actors", "30"],
+            "Invalid value for '--actors'",
+        ),
         (["run", "--study", str(w["bad_toml"]), "--storage", str(w["db"])], "low (5) is greater"),
         (["run", "--study", "nonexistent-study", "--storage", str(w["db"])], "no such study file"),
         (
@@ -169,7 +172,7 @@ def test_locked_database_is_reported_and_left_alone(
 ) -> None:
     import sqlite3
 
-    from hpo import storage
+    from hpo.study import storage
 
     monkeypatch.setattr(storage, "LOCK_WAIT", 0.5)
     before = world["db"].read_bytes()

@@ -81,8 +81,24 @@ def to_16k_mono(data: bytes, min_seconds: float = 0.25) -> tuple[np.ndarray, int
 
 
 def load_clip(path: str) -> np.ndarray:
-    """Load a prepared 16 kHz mono clip as float32."""
-    y, sr = sf.read(path, dtype="float32")
-    if sr != TARGET_SR or y.ndim != 1:
-        raise BadAudio(f"{path}: expected 16 kHz mono, got {sr} Hz with shape {y.shape}")
+    """Load a prepared 16 kHz mono clip as float32.
+
+    Raises:
+        CorpusError: the clip is missing or damaged (the corpus changed after preparation).
+    """
+    from hpo.errors import CorpusError
+
+    again = "run 'hpo data prepare' again"
+    try:
+        y, sr = sf.read(path, dtype="float32")
+    except Exception as e:  # libsndfile's error types and messages vary by version
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        first = re.sub(r"^Error opening [^:]*: ", "", first)
+        raise CorpusError(f"{path}: prepared clip cannot be read ({first}); {again}") from None
+    if sr != TARGET_SR or y.ndim != 1 or y.size == 0:
+        raise CorpusError(
+            f"{path}: prepared clip is not 16 kHz mono audio ({sr} Hz, shape {y.shape}); {again}"
+        )
+    if not np.all(np.isfinite(y)):
+        raise CorpusError(f"{path}: prepared clip holds NaN or infinite samples; {again}")
     return y

@@ -5,14 +5,26 @@ sorted by number within each gender and cut into contiguous blocks, so fold 0 is
 1-4, fold 1 is 5-8 and so on. When the actors do not split evenly (a corpus missing
 actors), the documented fallback is near-equal folds (sizes differ by at most one, genders
 spread as evenly as the counts allow); fewer actors than folds is an error.
+
+The folds are assigned once, by ``hpo data prepare``, and written into the manifest; every
+study reads them from there (``corpus_folds``). A study asking for another count is refused
+with the command that re-prepares. Nested cross-validation splits the training actors of
+an outer fold with the same ``assign_folds`` rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from hpo.corpus.ravdess import gender_of
 from hpo.errors import CorpusError
+
+if TYPE_CHECKING:
+    from hpo.corpus.manifest import Corpus
 
 
 def _blocks(items: list[int], n: int) -> list[list[int]]:
@@ -65,3 +77,64 @@ def fold_members(fold_of: Mapping[int, int]) -> dict[int, list[int]]:
     for actor, fold in fold_of.items():
         out.setdefault(fold, []).append(actor)
     return {f: sorted(a) for f, a in sorted(out.items())}
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split: indices into the corpus's clips and the actors on each side."""
+
+    index: int
+    train: np.ndarray
+    valid: np.ndarray
+    valid_actors: tuple[int, ...]
+    train_actors: tuple[int, ...]
+
+
+def split_by_fold(actors: np.ndarray, clip_fold: np.ndarray) -> list[Fold]:
+    """Folds from each clip's actor and fold id (ids ``0..K-1``)."""
+    folds = []
+    for f in range(int(clip_fold.max()) + 1):
+        valid = np.flatnonzero(clip_fold == f)
+        train = np.flatnonzero(clip_fold != f)
+        folds.append(
+            Fold(
+                f,
+                train,
+                valid,
+                tuple(sorted(set(actors[valid].tolist()))),
+                tuple(sorted(set(actors[train].tolist()))),
+            )
+        )
+    return folds
+
+
+def corpus_folds(corpus: Corpus, n_folds: int | None = None) -> list[Fold]:
+    """The folds written in the corpus's manifest by ``hpo data prepare``: the one source
+    of truth for which actors are validated together.
+
+    Args:
+        corpus: a prepared corpus.
+        n_folds: how many folds the study expects; a different count than the corpus was
+            prepared with is an error (re-prepare with ``--folds``), never a silent re-split.
+    """
+    actors = np.array([c.actor for c in corpus.clips])
+    clip_fold = np.array([c.fold for c in corpus.clips])
+    ids = sorted(set(clip_fold.tolist()))
+    if ids != list(range(len(ids))) or len(ids) < 2:
+        raise CorpusError(
+            f"{corpus.root}: the manifest's folds are {ids}, not 0..K-1 with K >= 2; "
+            "run 'hpo data prepare' again"
+        )
+    for a in set(actors.tolist()):
+        if len(set(clip_fold[actors == a].tolist())) != 1:
+            raise CorpusError(
+                f"{corpus.root}: actor {a} is in more than one fold in the manifest; "
+                "run 'hpo data prepare' again"
+            )
+    if n_folds is not None and n_folds != len(ids):
+        raise CorpusError(
+            f"{corpus.root} was prepared with {len(ids)} actor folds but the study asks for "
+            f"{n_folds}: run 'hpo data prepare SRC --out {corpus.root} --folds {n_folds}', "
+            f"or set [data] folds = {len(ids)} in the study file"
+        )
+    return split_by_fold(actors, clip_fold)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import CorpusError
-from hpo.io import write_json_atomic, write_text_atomic
+from hpo.util.io import write_json_atomic, write_text_atomic
 
 MANIFEST = "manifest.csv"
 CORPUS_JSON = "corpus.json"

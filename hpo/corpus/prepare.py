@@ -20,8 +20,8 @@ from hpo.corpus.manifest import CORPUS_JSON, MANIFEST, Clip, read_manifest_rows,
 from hpo.corpus.ravdess import BadClipName, ClipId, parse_stem
 from hpo.corpus.source import SYNTH_MARKER, Source, open_source
 from hpo.errors import CorpusError
-from hpo.io import atomic_path
-from hpo.parallel import pmap
+from hpo.util.io import atomic_path
+from hpo.util.parallel import pmap
 
 _VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 

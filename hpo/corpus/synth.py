@@ -20,8 +20,8 @@ from hpo import __version__
 from hpo.corpus.ravdess import N_ACTORS, SAMPLE_RATE, ClipId, gender_of, speech_clip_ids
 from hpo.corpus.source import SYNTH_MARKER
 from hpo.errors import CorpusError
-from hpo.io import atomic_path, write_json_atomic
-from hpo.parallel import pmap
+from hpo.util.io import atomic_path, write_json_atomic
+from hpo.util.parallel import pmap
 
 # Emotion cues relative to an actor's neutral voice:
 # (pitch factor, pitch range in semitones, tempo factor, energy dB, tilt, breathiness)

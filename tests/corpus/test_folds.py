@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from hpo.corpus.folds import assign_folds, fold_members
+from hpo.corpus.folds import assign_folds, corpus_folds, fold_members, split_by_fold
+from hpo.corpus.manifest import load_corpus
 from hpo.corpus.ravdess import gender_of
 from hpo.errors import CorpusError
 
@@ -17,15 +21,27 @@ def test_six_folds_of_two_women_and_two_men() -> None:
 
 
 def test_every_actor_validated_exactly_once_and_never_trained_on() -> None:
+    # Clips as the manifest has them: actor and fold per clip, 3 clips an actor.
+    actors = np.repeat(np.arange(1, 25), 3)
     fold_of = assign_folds(range(1, 25), 6)
+    folds = split_by_fold(actors, np.array([fold_of[a] for a in actors]))
     validated: list[int] = []
-    for fold in range(6):
-        val = {a for a, f in fold_of.items() if f == fold}
-        train = {a for a, f in fold_of.items() if f != fold}
-        assert not val & train  # no actor on both sides of one fold
-        assert val | train == set(range(1, 25))
-        validated.extend(val)
-    assert sorted(validated) == list(range(1, 25))
+    for k, f in enumerate(folds):
+        # The documented blocks: fold k validates actors 4k+1..4k+4, trains on the rest.
+        assert f.valid_actors == tuple(range(4 * k + 1, 4 * k + 5))
+        assert set(actors[f.valid]) == set(f.valid_actors)
+        assert not set(actors[f.train]) & set(actors[f.valid])  # no actor on both sides
+        assert len(f.train) + len(f.valid) == len(actors)
+        validated.extend(actors[f.valid].tolist())
+    assert sorted(set(validated)) == list(range(1, 25))
+    assert len(validated) == len(actors)  # every clip validated exactly once
+
+
+def test_a_study_asking_for_another_fold_count_is_refused(prepared: Path) -> None:
+    corpus = load_corpus(prepared)
+    assert len(corpus_folds(corpus, 6)) == 6
+    with pytest.raises(CorpusError, match="prepared with 6 actor folds but the study asks for 4"):
+        corpus_folds(corpus, 4)
 
 
 def test_deterministic_and_independent_of_input_order() -> None:

@@ -1,0 +1,66 @@
+"""``hpo train | predict``: a model from an exported configuration, and its predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hpo.cli import cli
+from hpo.cli.options import data_option, json_option
+
+
+@cli.command("train")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="An exported configuration (hpo export), e.g. models/w2v-best.toml.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model directory [default: models/STUDY].",
+)
+@data_option
+def train(config_path: Path, out: Path | None, data: Path | None) -> None:
+    """Train an exported configuration on all actors and save it."""
+    from hpo.trained.train import train_from_export
+    from hpo.util.progress import TrialReporter
+
+    with TrialReporter(1, 0, "accuracy") as reporter:
+        path = train_from_export(config_path, out=out, data=data, reporter=reporter)
+    click.echo(f"saved model to {path}")
+
+
+@cli.command("predict")
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A directory written by hpo train.",
+)
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
+    """Print per-emotion probabilities for each CLIP (any wav; resampled to 16 kHz)."""
+    from hpo.trained.predict import predict as run_predict
+
+    r = run_predict(model_dir, list(clips))
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    if r["random_init_model"]:
+        click.echo("note: this model was fine-tuned from a RANDOMLY INITIALISED backbone")
+    if r["synthetic_training_corpus"]:
+        click.echo("note: this model was trained on a SYNTHETIC corpus")
+    for clip, probs in r["predictions"].items():
+        best = max(range(len(probs)), key=probs.__getitem__)
+        click.echo(f"{clip}: {r['labels'][best]} ({probs[best]:.2f})")
+        click.echo(
+            "  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs, strict=True))
+        )

@@ -1,0 +1,184 @@
+"""``hpo run | status | export | report | dashboard``: studies and what they found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hpo.cli import cli
+from hpo.cli.options import (
+    data_option,
+    json_option,
+    storage_option,
+    study_file_option,
+    study_name_option,
+)
+from hpo.errors import HpoError
+
+
+@cli.command("run")
+@study_file_option
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Total finished trials the study should end with (not an increment).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop starting trials after S seconds.",
+)
+@storage_option
+@data_option
+@click.option(
+    "--model", default=None, help="w2v only: hub id, local path, or 'tiny' (random init, offline)."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine sharing the storage.",
+)
+@click.option(
+    "--devices",
+    default=None,
+    metavar="IDS",
+    help="GPU ids, e.g. 0,1: worker i uses device i mod N (via CUDA_VISIBLE_DEVICES).",
+)
+@click.option(
+    "--allow-changed-spec",
+    is_flag=True,
+    help="Continue a study whose definition or corpus has changed.",
+)
+def run(
+    study: str,
+    n_trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    data: Path | None,
+    model: str | None,
+    jobs: int,
+    devices: str | None,
+    allow_changed_spec: bool,
+) -> None:
+    """Run or resume a study until it has --n-trials finished trials."""
+    from hpo.config.paths import storage_url
+    from hpo.config.study import load_spec
+    from hpo.study.run import run_study
+
+    spec = load_spec(study)
+    if model is not None and not hasattr(spec.settings, "model"):
+        raise HpoError(f"--model applies to w2v studies only; {spec.path} is a {spec.kind} study")
+    spec = spec.with_overrides(corpus=data, model=model)
+    ids = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
+    r = run_study(
+        spec,
+        storage_url(storage),
+        n_trials=n_trials,
+        timeout=timeout,
+        jobs=jobs,
+        allow_changed=allow_changed_spec,
+        devices=ids,
+    )
+    note = " on a SYNTHETIC corpus" if r.synthetic else ""
+    click.echo(
+        f"study '{r.study}'{note}: {r.finished} finished trials ({r.ran} new) in {r.storage}"
+    )
+    if r.best_value is not None:
+        click.echo(f"best {spec.objective.metric}: {r.best_value:.4f} with {r.best_params}")
+
+
+@cli.command("status")
+@click.option("--study", default=None, metavar="NAME", help="Only this study.")
+@storage_option
+@json_option
+def status(study: str | None, storage: str | None, as_json: bool) -> None:
+    """Studies in the storage: trials by state, best value and params, per-fold scores."""
+    from hpo.config.paths import storage_url
+    from hpo.results.status import study_status
+
+    rows = study_status(storage_url(storage), study)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no studies in this storage")
+    for r in rows:
+        states = ", ".join(f"{v} {k.lower()}" for k, v in r["states"].items() if v)
+        synth = " [SYNTHETIC corpus]" if r["synthetic_corpus"] else ""
+        click.echo(
+            f"{r['study']} ({r['kind']}, {r['direction']} {r['metric']}){synth}: "
+            f"{r['trials']} trials: {states or 'none'}"
+        )
+        b = r["best"]
+        if b:
+            click.echo(f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} {b['params']}")
+            for m, vals in b["fold_scores"].items():
+                if vals:
+                    shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
+                    click.echo(f"    {m:>8} per fold: {shown}")
+
+
+@cli.command("export")
+@study_name_option
+@storage_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output file [default: models/NAME-best.toml; env HPO_MODELS moves models/].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Also list the K best trials.",
+)
+def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int) -> None:
+    """Write the best configuration (params merged into the study's settings), its
+    per-fold scores and provenance."""
+    from hpo.config.paths import storage_url
+    from hpo.results.export import export_best
+
+    path = export_best(storage_url(storage), study, out=out, fmt=fmt, top=top)
+    click.echo(f"wrote {path}")
+
+
+@cli.command("report")
+@study_name_option
+@storage_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: reports/NAME; env HPO_REPORTS moves reports/].",
+)
+def report(study: str, storage: str | None, out: Path | None) -> None:
+    """Figures (history, importances, parallel coordinates, per-fold spread, confusion
+    matrix) as PNG files plus one self-contained HTML page."""
+    from hpo.config.paths import storage_url
+    from hpo.results.report import make_report
+
+    path = make_report(storage_url(storage), study, out=out)
+    click.echo(f"wrote {path}")
+
+
+@cli.command("dashboard")
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard(storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the storage: metric names, per-fold notes, figures."""
+    from hpo.config.paths import storage_url
+    from hpo.results.dashboard import serve
+
+    serve(storage_url(storage), host, port)

@@ -1,0 +1,1 @@
+"""Study files: load and validate (typed, frozen), search spaces, default paths."""

@@ -1,0 +1,221 @@
+"""The study file format (``studies/NAME.toml``): load, validate, hash.
+
+A study file holds the whole study: data, folds, objective, sampler, pruner, budget, the
+search space and the settings of its kind (``svm`` or ``w2v``). Nothing about a study is
+hard-coded in Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hpo.config.paths import known_studies, resolve_study_path
+from hpo.config.space import Param, parse_space
+from hpo.config.tables import build
+from hpo.errors import SpecError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    corpus: str = "data/ravdess"
+    # Must match the folds the corpus was prepared with (hpo data prepare --folds).
+    folds: int = 6
+
+    def check(self, where: str) -> None:
+        if self.folds < 2:
+            raise SpecError(f"{where}: 'folds' must be at least 2, got {self.folds}")
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: Literal["accuracy", "uar", "macro_f1"] = "accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    type: Literal["tpe", "random"] = "tpe"
+    seed: int | None = 0
+    n_startup_trials: int = 10
+
+    def check(self, where: str) -> None:
+        if self.n_startup_trials < 0:
+            raise SpecError(f"{where}: 'n_startup_trials' must be >= 0")
+
+    multivariate: bool = True
+    # Needed with multivariate TPE when parameters are conditional (gamma only for rbf...).
+    group: bool = True
+    # Parallel workers: pretend running trials scored badly so others look elsewhere.
+    constant_liar: bool = True
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    type: Literal["none", "median", "wilcoxon"] = "wilcoxon"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+    n_startup_trials: int = 5
+
+    def check(self, where: str) -> None:
+        if not 0 < self.p_threshold < 1:
+            raise SpecError(f"{where}: 'p_threshold' must be between 0 and 1")
+        if self.n_startup_steps < 0 or self.n_startup_trials < 0:
+            raise SpecError(f"{where}: 'n_startup_steps' and 'n_startup_trials' must be >= 0")
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    n_trials: int = 100
+    timeout: float | None = None
+
+    def check(self, where: str) -> None:
+        if self.n_trials < 1:
+            raise SpecError(f"{where}: 'n_trials' must be at least 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise SpecError(f"{where}: 'timeout' must be positive")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Crash safety: a trial whose heartbeat stops for ``grace_period`` s is failed and retried."""
+
+    heartbeat_interval: int = 30
+    grace_period: int = 120
+    max_retry: int = 3
+
+    def check(self, where: str) -> None:
+        if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
+            raise SpecError(
+                f"{where}: needs heartbeat_interval >= 1 and grace_period > heartbeat_interval"
+            )
+        if self.max_retry < 0:
+            raise SpecError(f"{where}: 'max_retry' must be >= 0")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study file."""
+
+    name: str
+    kind: Literal["svm", "w2v"]
+    path: Path
+    description: str
+    data: DataSpec
+    objective: ObjectiveSpec
+    sampler: SamplerSpec
+    pruner: PrunerSpec
+    budget: BudgetSpec
+    run: RunSpec
+    space: tuple[Param, ...]
+    settings: Any  # the kind's Settings dataclass
+    raw: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        """Hash of everything that changes what a trial's value means.
+
+        Budget and crash-safety settings, the description and the corpus *path* are left
+        out: more trials, another timeout or the same corpus mounted elsewhere (another
+        worker machine) continue the same study. The corpus content is checked separately
+        through the manifest hash.
+        """
+        keep = {k: v for k, v in self.raw.items() if k not in ("budget", "run", "description")}
+        keep["data"] = {k: v for k, v in keep.get("data", {}).items() if k != "corpus"}
+        blob = json.dumps(keep, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_overrides(self, **changes: Any) -> StudySpec:
+        """A copy with settings replaced (CLI flags such as --data or --model)."""
+        raw = json.loads(json.dumps(self.raw))
+        data = self.data
+        settings = self.settings
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key == "corpus":
+                data = dataclasses.replace(data, corpus=str(value))
+                raw.setdefault("data", {})["corpus"] = str(value)
+            elif key == "model":
+                settings = dataclasses.replace(
+                    settings, model=dataclasses.replace(settings.model, name=str(value))
+                )
+                raw.setdefault("model", {})["name"] = str(value)
+            else:
+                raise ValueError(key)
+        return dataclasses.replace(self, data=data, settings=settings, raw=raw)
+
+
+_COMMON = {
+    "name",
+    "kind",
+    "description",
+    "data",
+    "objective",
+    "sampler",
+    "pruner",
+    "budget",
+    "run",
+    "space",
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def load_spec(study: str | Path) -> StudySpec:
+    """Load and validate a study file; SpecError names the file and the key on any mistake."""
+    path = resolve_study_path(str(study))
+    if not path.is_file():
+        raise SpecError(
+            f"{path}: no such study file (known studies: {', '.join(known_studies())}; "
+            "or give a path to a .toml file)"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read ({e})") from None
+    return spec_from_dict(raw, path)
+
+
+def spec_from_dict(raw: dict[str, Any], path: Path) -> StudySpec:
+    """Validate a parsed study file; ``path`` names it in errors."""
+    from hpo.kinds import get_kind, kind_names
+
+    where = str(path)
+    kind = raw.get("kind")
+    if kind not in kind_names():
+        raise SpecError(f"{where}: 'kind' must be one of {', '.join(kind_names())}, got {kind!r}")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(f"{where}: 'name' must be letters, digits, '-', '_' or '.', got {name!r}")
+    settings_mod = get_kind(kind).settings()
+    sections = set(settings_mod.SECTIONS)
+    for key in raw:
+        if key not in _COMMON | sections:
+            known = ", ".join(sorted(_COMMON | sections))
+            raise SpecError(f"{where}: unknown key '{key}' (known: {known})")
+    space = parse_space(raw.get("space"), where)
+    settings = settings_mod.Settings.from_tables(raw, where)
+    settings_mod.check_space(space, where)
+    return StudySpec(
+        name=name,
+        kind=kind,
+        path=path,
+        description=str(raw.get("description", "")),
+        data=build(DataSpec, raw.get("data"), f"{where}: [data]"),
+        objective=build(ObjectiveSpec, raw.get("objective"), f"{where}: [objective]"),
+        sampler=build(SamplerSpec, raw.get("sampler"), f"{where}: [sampler]"),
+        pruner=build(PrunerSpec, raw.get("pruner"), f"{where}: [pruner]"),
+        budget=build(BudgetSpec, raw.get("budget"), f"{where}: [budget]"),
+        run=build(RunSpec, raw.get("run"), f"{where}: [run]"),
+        space=space,
+        settings=settings,
+        raw=raw,
+    )

@@ -1,0 +1,38 @@
+"""The classical baseline: utterance features, per-speaker normalisation, scaler + SVC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpo.kinds._base import Kind
+
+
+class SvmKind(Kind):
+    name = "svm"
+    settings_module = "hpo.kinds.svm.config"
+    versions = ("scikit-learn", "librosa")
+
+    def prepare(self, spec, corpus, reporter=None) -> None:
+        from hpo.kinds.svm.features import load_features
+
+        load_features(corpus, spec.settings.features)
+
+    def objective(self, spec, corpus, reporter=None):
+        from hpo.kinds.svm.objective import SvmObjective
+
+        return SvmObjective(spec, corpus, reporter)
+
+    def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
+        from hpo.kinds.svm.model import train_and_save
+
+        train_and_save(cfg, corpus, out)
+        return {}
+
+    def predict(self, model_dir: Path, meta: dict[str, Any], waves):
+        from hpo.kinds.svm.model import predict_proba
+
+        return predict_proba(model_dir, meta, waves)
+
+
+KIND = SvmKind()

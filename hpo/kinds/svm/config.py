@@ -1,0 +1,92 @@
+"""Settings of an ``svm`` study: ``[features]`` (librosa) and ``[svm]`` (fixed SVC settings)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hpo.config.space import Param
+from hpo.config.tables import build
+from hpo.errors import SpecError
+
+SECTIONS = ("features", "svm")
+SEARCHABLE = {"kernel", "C", "gamma", "degree", "coef0"}
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Utterance-level descriptors: statistics over time of frame-level features."""
+
+    sample_rate: int = 16_000
+    n_fft: int = 512  # 32 ms at 16 kHz
+    hop_length: int = 160  # 10 ms
+    n_mfcc: int = 40
+    deltas: bool = True  # MFCC deltas and delta-deltas
+    n_mels: int = 64  # log-mel band energies
+    spectral_contrast: bool = True
+    spectral_shape: bool = True  # centroid, bandwidth, rolloff, flatness
+    energy: bool = True  # RMS and zero-crossing rate
+    pitch: bool = True  # YIN f0 statistics over voiced frames
+    fmin: float = 60.0
+    fmax: float = 500.0
+    trim_db: float | None = 30.0  # strip leading/trailing silence; none = keep it
+    stats: list[str] = field(default_factory=lambda: ["mean", "std"])
+    # Standardise each feature within each speaker (over that speaker's own clips, labels
+    # unused) before the global scaler: removes voice and recording differences. Validation
+    # speakers are normalised with their own statistics, so no speaker crosses a fold; but
+    # predicting then needs several clips of the same speaker.
+    speaker_norm: bool = False
+
+    def check(self, where: str) -> None:
+        bad = [s for s in self.stats if s not in ("mean", "std", "min", "max", "median")]
+        if bad or not self.stats:
+            raise SpecError(f"{where}: 'stats' must list mean/std/min/max/median")
+        if self.n_mfcc < 1 or self.n_mels < 1 or self.hop_length < 1 or self.n_fft < 16:
+            raise SpecError(f"{where}: sizes must be positive")
+        if not 0 < self.fmin < self.fmax < self.sample_rate / 2:
+            raise SpecError(f"{where}: needs 0 < fmin < fmax < sample_rate/2")
+
+
+@dataclass(frozen=True)
+class SvmFixed:
+    """SVC settings that are not searched (the searched ones come from [space])."""
+
+    kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
+    C: float = 1.0
+    gamma: float | Literal["scale", "auto"] = "scale"
+    degree: int = 3
+    coef0: float = 0.0
+    # RAVDESS has half as many neutral clips as other emotions.
+    class_weight: Literal["balanced", "none"] = "balanced"
+    cache_size: float = 1000.0  # MB of kernel cache: fits the whole RAVDESS Gram matrix
+    max_iter: int = 1_000_000  # guard against a pathological C that never converges
+
+    def check(self, where: str) -> None:
+        if self.C <= 0 or self.degree < 1 or self.cache_size <= 0 or self.max_iter == 0:
+            raise SpecError(f"{where}: C and cache_size must be positive, degree >= 1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    features: FeatureSettings
+    svm: SvmFixed
+
+    @classmethod
+    def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
+        features = build(FeatureSettings, raw.get("features"), f"{where}: [features]")
+        return cls(features=features, svm=build(SvmFixed, raw.get("svm"), f"{where}: [svm]"))
+
+    def merged(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Fixed settings with a trial's parameters merged in: what a model is trained with."""
+        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SEARCHABLE}
+        return {"features": dataclasses.asdict(self.features), "svm": svm}
+
+
+def check_space(space: tuple[Param, ...], where: str) -> None:
+    for p in space:
+        if p.name not in SEARCHABLE:
+            raise SpecError(
+                f"{where}: [space.{p.name}] is not an SVM parameter "
+                f"(searchable: {', '.join(sorted(SEARCHABLE))})"
+            )

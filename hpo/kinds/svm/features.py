@@ -1,0 +1,163 @@
+"""Utterance-level librosa descriptors, computed once per corpus and settings, cached on disk.
+
+The cache key is the manifest hash plus the feature settings plus ``FEATURE_VERSION``, so no
+trial recomputes features and a changed corpus or setting never reads stale ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hpo.corpus.audio import load_clip
+from hpo.corpus.manifest import Corpus
+from hpo.kinds.svm.config import FeatureSettings
+from hpo.util.io import atomic_path
+from hpo.util.parallel import pmap
+
+FEATURE_VERSION = 1  # bump when the computation below changes
+
+
+def _stats(frames: np.ndarray, stats: list[str]) -> list[np.ndarray]:
+    """Statistics over time of a (dims, frames) matrix."""
+    fns = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "median": np.median}
+    return [fns[s](frames, axis=1) for s in stats]
+
+
+def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """One clip (16 kHz float32) → one feature vector."""
+    import librosa
+
+    sr = s.sample_rate
+    if s.trim_db is not None:
+        trimmed, _ = librosa.effects.trim(
+            y, top_db=s.trim_db, frame_length=s.n_fft, hop_length=s.hop_length
+        )
+        if trimmed.size >= s.n_fft:
+            y = trimmed
+    if y.size < s.n_fft:
+        y = np.pad(y, (0, s.n_fft - y.size))
+    kw = {"n_fft": s.n_fft, "hop_length": s.hop_length}
+    power = np.abs(librosa.stft(y, **kw)) ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=s.n_mels)
+    log_mel = librosa.power_to_db(mel)
+    parts: list[np.ndarray] = []
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
+    blocks = [mfcc]
+    if s.deltas:
+        width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2)) if mfcc.shape[1] >= 3 else 0
+        if width >= 3:
+            blocks += [
+                librosa.feature.delta(mfcc, width=width),
+                librosa.feature.delta(mfcc, order=2, width=width),
+            ]
+        else:
+            blocks += [np.zeros_like(mfcc), np.zeros_like(mfcc)]
+    for b in blocks + [log_mel]:
+        parts += _stats(b, s.stats)
+    mag = np.sqrt(power)
+    if s.spectral_contrast:
+        parts += _stats(
+            librosa.feature.spectral_contrast(S=mag, sr=sr, fmin=100.0, n_bands=6), s.stats
+        )
+    if s.spectral_shape:
+        shape = np.vstack(
+            [
+                librosa.feature.spectral_centroid(S=mag, sr=sr),
+                librosa.feature.spectral_bandwidth(S=mag, sr=sr),
+                librosa.feature.spectral_rolloff(S=mag, sr=sr),
+                librosa.feature.spectral_flatness(S=mag),
+            ]
+        )
+        parts += _stats(shape, s.stats)
+    rms = librosa.feature.rms(S=mag, frame_length=s.n_fft)
+    if s.energy:
+        zcr = librosa.feature.zero_crossing_rate(y, frame_length=s.n_fft, hop_length=s.hop_length)
+        log_rms = np.log(rms + 1e-8)
+        parts += _stats(np.vstack([log_rms, zcr[:, : log_rms.shape[1]]]), s.stats)
+        parts.append(np.array([log_rms.max(), np.ptp(log_rms)]))
+    if s.pitch:
+        f0 = librosa.yin(
+            y, fmin=s.fmin, fmax=s.fmax, sr=sr, frame_length=2048, hop_length=s.hop_length
+        )
+        # YIN gives a value for every frame; keep the loud ones as a voicing proxy.
+        n = min(f0.size, rms.shape[1])
+        loud = rms[0, :n] > 0.5 * np.median(rms[0, :n])
+        lf0 = np.log2(f0[:n][loud]) if loud.any() else np.log2(f0[:n])
+        dlf0 = np.diff(lf0) if lf0.size > 1 else np.zeros(1)
+        parts.append(
+            np.array(
+                [
+                    lf0.mean(),
+                    lf0.std(),
+                    np.percentile(lf0, 5),
+                    np.percentile(lf0, 95),
+                    np.abs(dlf0).mean(),
+                    loud.mean(),
+                ]
+            )
+        )
+    parts.append(np.array([y.size / sr]))  # voiced length after trimming: a tempo cue
+    return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
+
+
+def _one(args: tuple[str, FeatureSettings]) -> np.ndarray:
+    path, s = args
+    return clip_features(load_clip(path), s)
+
+
+def cache_key(corpus: Corpus, s: FeatureSettings) -> str:
+    # Speaker normalisation is applied after the cache: it does not change what is stored.
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k != "speaker_norm"}
+    blob = json.dumps([FEATURE_VERSION, corpus.manifest_hash, settings], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_path(corpus: Corpus, s: FeatureSettings) -> Path:
+    return corpus.root / "cache" / "features" / f"svm-{cache_key(corpus, s)}.npy"
+
+
+def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
+    """Features of every clip of ``corpus`` in manifest order, from cache when possible."""
+    path = cache_path(corpus, s)
+    if path.is_file():
+        try:
+            X = np.load(path)
+            if X.shape[0] == len(corpus.clips):
+                return X
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed, then replaced atomically
+    tasks = [(str(corpus.clip_path(c)), s) for c in corpus.clips]
+    # Compile librosa's numba kernels here, once, before the workers start: workers that all
+    # compile and write numba's on-disk cache at the same moment have left it corrupt.
+    clip_features(np.random.default_rng(0).uniform(-0.1, 0.1, s.sample_rate).astype(np.float32), s)
+    rows = list(pmap(_one, tasks, "extracting features", jobs, chunksize=16))
+    X = np.stack(rows)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, X)
+    return X
+
+
+MIN_SPEAKER_CLIPS = 8
+
+
+def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Z-score every feature within each speaker's own clips (no labels involved)."""
+    out = np.empty_like(X)
+    for spk in np.unique(speakers):
+        m = speakers == spk
+        mu, sd = X[m].mean(0), X[m].std(0)
+        out[m] = (X[m] - mu) / np.where(sd > 1e-8, sd, 1.0)
+    return out
+
+
+def corpus_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
+    """Features of every clip, speaker-normalised when the settings ask for it."""
+    X = load_features(corpus, s, jobs)
+    if s.speaker_norm:
+        X = speaker_normalize(X, np.array([c.actor for c in corpus.clips]))
+    return X

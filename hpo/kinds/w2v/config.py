@@ -1,0 +1,124 @@
+"""Settings of a ``w2v`` study: ``[model]`` and ``[training]``. No torch import here."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hpo.config.space import Param
+from hpo.config.tables import build
+from hpo.errors import SpecError
+
+SECTIONS = ("model", "training")
+POOLINGS = ("mean", "max", "stats", "attention", "layer_weighted")
+# Searchable parameter → the section it belongs to.
+SEARCHABLE = {
+    "learning_rate": "training",
+    "warmup_ratio": "training",
+    "max_grad_norm": "training",
+    "weight_decay": "training",
+    "pooling": "model",
+    "dropout": "model",
+}
+TINY = "tiny"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    # A hub id, a local directory saved with save_pretrained, or "tiny": a small
+    # random-init Wav2Vec2 built locally (offline tests and demos; not pretrained).
+    name: str = "facebook/wav2vec2-base"
+    pooling: Literal["mean", "max", "stats", "attention", "layer_weighted"] = "mean"
+    dropout: float = 0.1  # before the linear classifier
+    # SpecAugment-style time masking of the encoder input while training (wav2vec 2.0 fine-tuning).
+    mask_time_prob: float = 0.05
+
+    def check(self, where: str) -> None:
+        if not 0 <= self.dropout < 1 or not 0 <= self.mask_time_prob < 1:
+            raise SpecError(f"{where}: 'dropout' and 'mask_time_prob' must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: float = 10.0
+    batch_size: int = 8
+    gradient_accumulation: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # wav2vec 2.0: warm up over the first 10% of updates,
+    hold_ratio: float = 0.4  # hold for the next 40%, then decay linearly to 0
+    max_grad_norm: float | Literal["off"] = "off"
+    max_seconds: float = 6.0  # clips are cut to this length (RAVDESS clips are < 6 s)
+    seed: int = 0
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU
+    feature_cache: bool = True  # reuse the frozen CNN's output across epochs, folds, trials
+    eval_every_epoch: bool = True  # validation metrics per epoch in TensorBoard
+    tensorboard_dir: str = "runs"
+    logging_steps: int = 0  # 0: about 50 points per fold
+    dataloader_workers: int = 0
+
+    def check(self, where: str) -> None:
+        if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation < 1:
+            raise SpecError(
+                f"{where}: epochs, batch_size and gradient_accumulation must be positive"
+            )
+        if (
+            not 0 <= self.warmup_ratio < 1
+            or not 0 <= self.hold_ratio < 1
+            or (self.warmup_ratio + self.hold_ratio > 1)
+        ):
+            raise SpecError(f"{where}: warmup_ratio + hold_ratio must be within [0, 1]")
+        if self.learning_rate <= 0:
+            raise SpecError(f"{where}: learning_rate must be positive")
+        if not isinstance(self.max_grad_norm, str) and self.max_grad_norm <= 0:
+            raise SpecError(f'{where}: max_grad_norm must be positive or "off"')
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSettings
+    training: TrainingSettings
+
+    @classmethod
+    def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
+        model = build(ModelSettings, raw.get("model"), f"{where}: [model]")
+        training = build(TrainingSettings, raw.get("training"), f"{where}: [training]")
+        return cls(model=model, training=training)
+
+    def merged(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Fixed settings with a trial's parameters merged in: what a model is trained with."""
+        out = {
+            "model": dataclasses.asdict(self.model),
+            "training": dataclasses.asdict(self.training),
+        }
+        for k, v in params.items():
+            out[SEARCHABLE[k]][k] = v
+        return out
+
+
+def check_space(space: tuple[Param, ...], where: str) -> None:
+    for p in space:
+        if p.name not in SEARCHABLE:
+            raise SpecError(
+                f"{where}: [space.{p.name}] is not a w2v parameter "
+                f"(searchable: {', '.join(sorted(SEARCHABLE))})"
+            )
+        if p.name == "pooling":
+            bad = [c for c in getattr(p.distribution, "choices", ()) if c not in POOLINGS]
+            if bad:
+                raise SpecError(
+                    f"{where}: [space.pooling] unknown pooling {bad[0]!r} "
+                    f"(use {', '.join(POOLINGS)})"
+                )
+        if p.name == "max_grad_norm":
+            bad = [
+                c
+                for c in getattr(p.distribution, "choices", ())
+                if c != "off" and not (isinstance(c, int | float) and c > 0)
+            ]
+            if bad:
+                raise SpecError(
+                    f"{where}: [space.max_grad_norm] choice {bad[0]!r} must be a "
+                    'positive number or "off"'
+                )

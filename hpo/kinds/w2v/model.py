@@ -1,0 +1,206 @@
+"""A wav2vec2-family backbone + pooling + dropout + linear classifier over the 8 emotions.
+
+The backbone runs through its own ``forward``: its own SpecAugment masking, attention mask,
+layerdrop and (for ``layer_weighted``) ``output_hidden_states``; nothing here re-implements
+a family's encoder, so wav2vec2, HuBERT, WavLM and data2vec-audio all work alike.
+
+The CNN feature encoder is frozen and run per clip on the unpadded waveform (group norm,
+as in wav2vec2-base, normalises over time, so padding would change its output; layer-norm
+CNNs are run on the padded batch, which gives the same valid frames). Its output is thus a
+pure function of the clip, which is what lets ``cache.py`` store it. Cached or freshly
+computed, the frames reach the backbone the same way: a hook on the CNN hands them over
+in place of its output, and the attention mask says how long each clip was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from hpo.kinds.w2v.pooling import LayerWeightedPooling, make_pooling
+
+HEAD_FILE = "head.safetensors"
+HEAD_CONFIG = "head.json"
+
+
+def frames_for_samples(config, samples: torch.Tensor) -> torch.Tensor:
+    """How many frames the CNN makes of clips of ``samples`` samples (no padding convs)."""
+    n = samples.long()
+    for k, s in zip(config.conv_kernel, config.conv_stride, strict=True):
+        n = torch.div(n - k, s, rounding_mode="floor") + 1
+    return n
+
+
+def samples_for_frames(config, frames: torch.Tensor) -> torch.Tensor:
+    """The fewest samples whose CNN output has ``frames`` frames (the conv arithmetic,
+    inverted): what the backbone's attention mask must count for a clip of that length."""
+    n = frames.clone()
+    for k, s in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
+        n = (n - 1) * s + k
+    return n
+
+
+class EmotionClassifier(nn.Module):
+    """Inputs: raw ``input_values`` (B, L) with ``lengths`` (B,), or cached CNN
+    ``extract_features`` (B, T, C) with ``frame_lengths`` (B,)."""
+
+    def __init__(self, backbone, pooling: str, dropout: float, n_labels: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        # Every family's CNN has _freeze_parameters (HubertModel lacks the public
+        # freeze_feature_encoder in transformers 5): no gradients, no grad-enabled input.
+        self.backbone.feature_extractor._freeze_parameters()
+        cfg = backbone.config
+        self.config = cfg  # the Trainer reads a few fields of model.config
+        self.pooling = pooling
+        self.n_labels = n_labels
+        self.pooler, width = make_pooling(pooling, cfg.hidden_size, cfg.num_hidden_layers + 1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(width, n_labels)
+        self._frames: torch.Tensor | None = None
+        self._ran: list[int] = []
+        self.backbone.feature_extractor.register_forward_hook(self._hand_over_frames)
+        for i, layer in enumerate(self.backbone.encoder.layers):
+            layer.register_forward_hook(self._mark_layer(i))
+
+    # -- hooks -----------------------------------------------------------------------------
+    def _hand_over_frames(self, _module, _args, output):
+        if self._frames is not None:
+            return self._frames.transpose(1, 2).to(output.dtype)
+        return None
+
+    def _mark_layer(self, i: int):
+        def hook(_module, _args, _output) -> None:
+            self._ran.append(i)
+
+        return hook
+
+    # -- CNN -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def cnn_features(self, wave: torch.Tensor) -> torch.Tensor:
+        """The frozen CNN's output for one unpadded clip (L,) → (T, C)."""
+        return self.backbone.feature_extractor(wave.unsqueeze(0))[0].transpose(0, 1)
+
+    @torch.no_grad()
+    def cnn_batch(self, input_values: torch.Tensor, lengths: torch.Tensor):
+        """CNN frames of a padded batch and each clip's frame count."""
+        cfg = self.backbone.config
+        frame_lengths = frames_for_samples(cfg, lengths)
+        if getattr(cfg, "feat_extract_norm", "layer") == "layer":
+            feats = self.backbone.feature_extractor(input_values).transpose(1, 2)
+            return feats[:, : int(frame_lengths.max())], frame_lengths
+        feats = [self.cnn_features(input_values[i, : int(n)]) for i, n in enumerate(lengths)]
+        return nn.utils.rnn.pad_sequence(feats, batch_first=True), frame_lengths
+
+    # -- forward ---------------------------------------------------------------------------
+    def layer_states(self, hidden_states: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """All L+1 states (L, B, T, H) from the backbone's ``hidden_states``.
+
+        transformers records a state per layer that *ran*: under layerdrop a skipped layer
+        records nothing and the tuple is shorter. A skipped layer passes its input through,
+        so its state is the previous one; the layer hooks say which ran.
+        """
+        states, k = [hidden_states[0]], 1
+        for i in range(len(self.backbone.encoder.layers)):
+            if i in self._ran:
+                states.append(hidden_states[k])
+                k += 1
+            else:
+                states.append(states[-1])
+        if k != len(hidden_states):
+            raise RuntimeError(f"{len(hidden_states)} hidden states for {k} recorded layers")
+        return torch.stack(states)
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        extract_features: torch.Tensor | None = None,
+        frame_lengths: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **_: object,
+    ) -> SequenceClassifierOutput:
+        if extract_features is None:
+            if input_values is None or lengths is None:
+                raise ValueError("give input_values + lengths, or extract_features + frame_lengths")
+            extract_features, frame_lengths = self.cnn_batch(input_values, lengths)
+        assert frame_lengths is not None
+        cfg = self.backbone.config
+        b, t = extract_features.shape[:2]
+        device = extract_features.device
+        n_samples = samples_for_frames(cfg, frame_lengths.to(device))
+        attention_mask = (
+            torch.arange(int(n_samples.max()), device=device)[None] < n_samples[:, None]
+        )
+        # The CNN sees one receptive field per clip; the hook replaces its output.
+        stub = torch.zeros(b, int(samples_for_frames(cfg, torch.tensor(1))), device=device)
+        want_layers = isinstance(self.pooler, LayerWeightedPooling)
+        self._frames, self._ran = extract_features, []
+        try:
+            out = self.backbone(
+                input_values=stub.to(extract_features.dtype),
+                attention_mask=attention_mask.long(),
+                output_hidden_states=want_layers,
+            )
+        finally:
+            self._frames = None
+        mask = torch.arange(t, device=device)[None, :] < frame_lengths.to(device)[:, None]
+        if want_layers:
+            pooled = self.pooler(self.layer_states(out.hidden_states), mask)
+        else:
+            pooled = self.pooler(out.last_hidden_state, mask)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    # -- saving ----------------------------------------------------------------------------
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {
+            k: v.detach().contiguous()
+            for k, v in self.state_dict().items()
+            if not k.startswith("backbone.")
+        }
+
+    def save(self, out: Path, extra: dict | None = None) -> None:
+        """The backbone with ``save_pretrained`` (its family's own format) and the head
+        beside it: ``hpo predict`` loads any family back the same way."""
+        from safetensors.torch import save_file
+
+        self.backbone.save_pretrained(out)
+        save_file(self.head_state(), str(out / HEAD_FILE))
+        head = {"pooling": self.pooling, "dropout": self.dropout.p, "n_labels": self.n_labels}
+        (out / HEAD_CONFIG).write_text(json.dumps({**head, **(extra or {})}, indent=2) + "\n")
+
+
+def build_classifier(
+    name: str, pooling: str, dropout: float, mask_time_prob: float, n_labels: int
+) -> EmotionClassifier:
+    """Backbone from ``name`` (hub id or local dir) + a fresh head."""
+    from hpo.kinds.w2v.backbone import load_backbone
+
+    backbone = load_backbone(name, mask_time_prob=mask_time_prob)
+    model = EmotionClassifier(backbone, pooling, dropout, n_labels)
+    if isinstance(model.pooler, LayerWeightedPooling):
+        nn.init.zeros_(model.pooler.layer_logits)  # start from an even mix of layers
+    return model
+
+
+def load_saved(model_dir: Path) -> tuple[EmotionClassifier, dict]:
+    """A classifier saved by ``EmotionClassifier.save``, and its head settings."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    head = json.loads((model_dir / HEAD_CONFIG).read_text())
+    backbone = AutoModel.from_pretrained(model_dir)
+    model = EmotionClassifier(backbone, head["pooling"], head["dropout"], head["n_labels"])
+    missing, unexpected = model.load_state_dict(load_file(str(model_dir / HEAD_FILE)), strict=False)
+    missing = [k for k in missing if not k.startswith("backbone.")]
+    if missing or unexpected:
+        raise RuntimeError(f"{model_dir}: head weights do not match ({missing or unexpected})")
+    return model, head

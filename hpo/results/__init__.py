@@ -1,0 +1,1 @@
+"""What a study produced: status, exported configuration, report, dashboard."""

@@ -1,0 +1,173 @@
+"""``hpo report``: PNG figures and one self-contained HTML page for a study."""
+
+from __future__ import annotations
+
+import base64
+import html
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.trial import TrialState
+
+from hpo.config.paths import reports_dir
+from hpo.errors import HpoError
+from hpo.results.notes import confusion_figure
+from hpo.study.storage import load_study, open_storage
+from hpo.util.io import atomic_path, write_text_atomic
+
+FIGURES = ("history", "importances", "parallel", "fold_spread", "confusion")
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def make_report(storage_url: str, name: str, out: Path | None = None, top: int = 10) -> Path:
+    """Write ``history.png``, ``importances.png``, ``parallel.png``, ``fold_spread.png``,
+    ``confusion.png`` and ``index.html`` (images embedded) to ``out``; return the HTML path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    study = load_study(open_storage(storage_url, create=False), name)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise HpoError(f"study '{name}' has no complete trial yet; nothing to report")
+    out = out or reports_dir() / name
+    out.mkdir(parents=True, exist_ok=True)
+    metric = study.user_attrs.get("metric", "value")
+    maximize = study.direction.name == "MAXIMIZE"
+    notes: list[str] = []
+
+    # Optimisation history: every finished trial, and the best so far.
+    fig, ax = plt.subplots(figsize=(7, 4))
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    for state, color in ((TrialState.COMPLETE, "tab:blue"), (TrialState.PRUNED, "tab:gray")):
+        ts = [t for t in done if t.state == state and t.value is not None]
+        ax.scatter(
+            [t.number for t in ts],
+            [t.value for t in ts],
+            s=14,
+            color=color,
+            label=state.name.lower(),
+        )
+    best, xs, ys = None, [], []
+    for t in sorted(complete, key=lambda t: t.number):
+        if best is None or (t.value > best if maximize else t.value < best):
+            best = t.value
+        xs.append(t.number)
+        ys.append(best)
+    ax.step(xs, ys, where="post", color="tab:red", label="best so far")
+    ax.set(xlabel="trial", ylabel=f"mean CV {metric}", title=f"{name}: optimisation history")
+    ax.legend()
+    _save(fig, out / "history.png")
+    plt.close(fig)
+
+    # Parameter importances (fANOVA), where there is enough to fit it.
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    try:
+        import optuna
+
+        imp = (
+            optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+            )
+            if len(complete) >= 2
+            else {}
+        )
+    except (RuntimeError, ValueError) as e:
+        imp, _ = {}, notes.append(f"parameter importances unavailable: {e}")
+    if imp:
+        ax.barh(list(imp)[::-1], list(imp.values())[::-1], color="tab:blue")
+        ax.set(xlabel="importance (fANOVA)", title="parameter importances")
+    else:
+        ax.text(0.5, 0.5, "not enough complete trials", ha="center", va="center")
+        ax.set_axis_off()
+    _save(fig, out / "importances.png")
+    plt.close(fig)
+
+    # Parallel coordinates (Optuna's own plot).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from optuna.visualization.matplotlib import plot_parallel_coordinate
+
+        ax = plot_parallel_coordinate(study)
+    fig = ax.figure if hasattr(ax, "figure") else ax[0].figure
+    fig.set_size_inches(8, 4)
+    _save(fig, out / "parallel.png")
+    plt.close(fig)
+
+    # Per-fold spread of the top trials.
+    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    data = [[v for v in t.user_attrs.get(f"fold_{metric}", []) if v is not None] for t in ranked]
+    ax.boxplot(data, tick_labels=[f"#{t.number}" for t in ranked])
+    for i, d in enumerate(data, start=1):
+        ax.scatter(np.full(len(d), i), d, s=10, color="tab:orange", zorder=3)
+    ax.set(
+        xlabel="trial (best first)",
+        ylabel=f"{metric} per actor fold",
+        title=f"per-fold spread of the top {len(ranked)} trials",
+    )
+    _save(fig, out / "fold_spread.png")
+    plt.close(fig)
+
+    # Confusion matrix of the best trial, summed over its validation folds.
+    bt = study.best_trial
+    cm = np.array(bt.user_attrs.get("confusion", np.zeros((8, 8))))
+    fig = confusion_figure(cm, f"best trial #{bt.number}, all folds")
+    _save(fig, out / "confusion.png")
+    plt.close(fig)
+
+    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes))
+    return out / "index.html"
+
+
+def _img(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _html(
+    study: Any, name: str, metric: str, bt: Any, ranked: list, out: Path, notes: list[str]
+) -> str:
+    attrs = study.user_attrs
+    synth = attrs.get("corpus_synthetic")
+    warn = (
+        "<p class=warn>SYNTHETIC corpus: these scores say nothing about real emotional speech.</p>"
+        if synth
+        else ""
+    )
+    states: dict[str, int] = {}
+    for t in study.trials:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    rows = "".join(
+        f"<tr><td>#{t.number}</td><td>{t.value:.4f}</td><td>{html.escape(str(t.params))}</td></tr>"
+        for t in ranked
+    )
+    figs = "".join(
+        f'<figure><img alt="{f}" src="{_img(out / f"{f}.png")}"><figcaption>{f}</figcaption>'
+        "</figure>"
+        for f in FIGURES
+    )
+    esc = html.escape
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>hpo report: {esc(name)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+img{{max-width:100%}}.warn{{color:#a00;font-weight:bold}}
+td,th{{padding:2px 8px;text-align:left}}</style></head><body>
+<h1>Study {esc(name)}</h1>{warn}
+<p>kind {esc(str(attrs.get("kind")))}, metric: mean {esc(metric)} over
+{len(attrs.get("fold_actors", {}))} actor folds; trials:
+{esc(", ".join(f"{v} {k.lower()}" for k, v in states.items()))}.</p>
+<p>Best: trial #{bt.number}, {esc(metric)} {bt.value:.4f}, {esc(str(bt.params))}.</p>
+<p>Provenance: spec {esc(str(attrs.get("spec_hash")))}, manifest
+{esc(str(attrs.get("manifest_hash")))}, git {esc(str(attrs.get("git_revision")))}.</p>
+{"".join(f"<p>{esc(n)}</p>" for n in notes)}
+<table><tr><th>trial</th><th>{esc(metric)}</th><th>params</th></tr>{rows}</table>
+{figs}
+</body></html>
+"""

@@ -1,0 +1,1 @@
+"""Running studies: storage, locks, workers, provenance, the fold loop, crashed trials."""

@@ -1,0 +1,126 @@
+"""Create a study, or resume one after checking it is the same study on the same data.
+
+Every study records what its results depend on (definition hash, corpus manifest hash, fold
+actors, package versions, git revision) as user attributes; resuming with a different
+definition or corpus is refused unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import optuna
+
+from hpo.config.study import StudySpec
+from hpo.corpus.folds import corpus_folds
+from hpo.corpus.manifest import Corpus
+from hpo.errors import StorageError
+from hpo.kinds import get_kind
+from hpo.results.notes import annotate_study
+from hpo.study.locks import ask_lock
+from hpo.study.provenance import git_revision, package_versions
+from hpo.study.storage import open_storage
+from hpo.study.urls import redact
+
+
+def provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
+    folds = corpus_folds(corpus, spec.data.folds)
+    kind = get_kind(spec.kind)
+    return {
+        "kind": spec.kind,
+        "metric": spec.objective.metric,
+        "spec_hash": spec.hash,
+        "spec": json.loads(json.dumps(spec.raw, default=str)),
+        "manifest_hash": corpus.manifest_hash,
+        "corpus_path": str(corpus.root),
+        "corpus_synthetic": corpus.synthetic,
+        "corpus_clips": len(corpus.clips),
+        "fold_actors": {str(f.index): list(f.valid_actors) for f in folds},
+        "versions": package_versions(kind.versions),
+        "git_revision": git_revision(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **kind.describe(spec),
+    }
+
+
+def _changed_sections(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [
+        k
+        for k in keys
+        if k not in ("budget", "run", "description")
+        and json.dumps(old.get(k), sort_keys=True, default=str)
+        != json.dumps(new.get(k), sort_keys=True, default=str)
+    ]
+
+
+def open_study(
+    spec: StudySpec, storage_url: str, corpus: Corpus, allow_changed: bool = False
+) -> optuna.Study:
+    """Create the study, or resume it after checking it is the same study on the same data."""
+    storage = open_storage(storage_url, spec.run)
+    # Creating the study and stamping its provenance are separate writes: under the lock the
+    # workers share, a run joining at the same moment never sees a half-stamped study.
+    lock = ask_lock(storage, storage_url, spec.name)
+    try:
+        lock.acquire()
+        return _create_or_check(storage, storage_url, spec, corpus, allow_changed)
+    finally:
+        lock.close()
+
+
+def _create_or_check(
+    storage: optuna.storages.BaseStorage,
+    storage_url: str,
+    spec: StudySpec,
+    corpus: Corpus,
+    allow_changed: bool,
+) -> optuna.Study:
+    direction = spec.objective.direction
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=spec.name, direction=direction, load_if_exists=True
+        )
+    except ValueError as e:  # e.g. an existing study with another direction
+        raise StorageError(f"study '{spec.name}': {e}") from None
+    attrs = study.user_attrs
+    if "spec_hash" not in attrs:
+        prov = provenance(spec, corpus)
+        for k, v in prov.items():
+            study.set_user_attr(k, v)
+        annotate_study(study, spec, prov)
+        return study
+    if study.direction.name.lower() != direction:
+        raise StorageError(
+            f"study '{spec.name}' in {redact(storage_url)} is "
+            f"{study.direction.name.lower()}d, the study file says {direction}"
+        )
+    if attrs["spec_hash"] != spec.hash and not allow_changed:
+        changed = _changed_sections(attrs.get("spec", {}), spec.raw)
+        raise StorageError(
+            f"study '{spec.name}' was created from a different definition "
+            f"(changed: {', '.join(changed) or 'settings'}); rerun with --allow-changed-spec "
+            "to continue it anyway, or set a new 'name' in the study file"
+        )
+    if attrs.get("manifest_hash") != corpus.manifest_hash and not allow_changed:
+        raise StorageError(
+            f"study '{spec.name}' was run on another corpus (manifest {attrs.get('manifest_hash')},"
+            f" now {corpus.manifest_hash} at {corpus.root}); rerun with --allow-changed-spec "
+            "to continue it anyway, or use a new study name"
+        )
+    if attrs["spec_hash"] != spec.hash or attrs.get("manifest_hash") != corpus.manifest_hash:
+        history = list(attrs.get("spec_changes", []))
+        history.append(
+            {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "spec_hash": spec.hash,
+                "manifest_hash": corpus.manifest_hash,
+            }
+        )
+        study.set_user_attr("spec_changes", history)
+        study.set_user_attr("spec_hash", spec.hash)
+        study.set_user_attr("spec", json.loads(json.dumps(spec.raw, default=str)))
+        study.set_user_attr("manifest_hash", corpus.manifest_hash)
+    return study

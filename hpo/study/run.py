@@ -1,0 +1,162 @@
+"""``hpo run``: check everything, create or resume the study, build the shared caches once,
+then run the workers (this process, or ``--jobs`` spawned processes).
+
+Workers are processes; on PostgreSQL the same command on several machines joins the same
+study (Optuna's own distributed mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from hpo.config.study import StudySpec
+from hpo.corpus.folds import corpus_folds
+from hpo.corpus.manifest import load_corpus
+from hpo.errors import HpoError
+from hpo.kinds import get_kind
+from hpo.study.open import open_study
+from hpo.study.urls import redact
+from hpo.study.worker import FINISHED, _count, best_of, run_worker
+from hpo.util.progress import TrialReporter
+
+# Our reporter says per trial what Optuna's log would; Optuna's own warning for a trial
+# stopped by Ctrl-C carries a traceback the user should not see.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass
+class RunSummary:
+    study: str
+    storage: str
+    finished: int
+    ran: int
+    best_value: float | None
+    best_params: dict[str, Any] | None
+    synthetic: bool
+
+
+def _worker_entry(
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int,
+    deadline: float | None,
+    index: int,
+    device: str | None = None,
+) -> None:
+    if device is not None:
+        # Before torch is imported in this process: the worker sees one GPU, as cuda:0.
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+    reporter = TrialReporter(n_trials, 0, spec.objective.metric, prefix=f"[worker {index}] ")
+    if device is not None:
+        reporter.log(f"pinned to CUDA_VISIBLE_DEVICES={device}")
+    try:
+        run_worker(spec, storage_url, n_trials, deadline, index, reporter)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except HpoError as e:
+        reporter.log(f"hpo: error: {e}")
+        raise SystemExit(2) from None
+
+
+def run_study(
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    jobs: int = 1,
+    allow_changed: bool = False,
+    devices: list[str] | None = None,
+) -> RunSummary:
+    """Run (or resume) ``spec`` until the study has ``n_trials`` finished trials.
+
+    Args:
+        spec: the validated study file (with CLI overrides applied).
+        storage_url: SQLAlchemy URL; several processes or machines may share it.
+        n_trials: total finished trials to reach (default: the study file's budget).
+        timeout: stop starting new trials after this many seconds.
+        jobs: worker processes on this machine.
+        allow_changed: continue a study whose definition or corpus changed.
+        devices: GPU ids; worker i is pinned to ``devices[i % len(devices)]``.
+    """
+    n_trials = spec.budget.n_trials if n_trials is None else n_trials
+    timeout = timeout if timeout is not None else spec.budget.timeout
+    if n_trials < 1:
+        raise HpoError("--n-trials must be at least 1")
+    if jobs < 1:
+        raise HpoError("--jobs must be at least 1")
+    # Everything that can be wrong is checked before the storage is touched, so a bad
+    # corpus or model never leaves an empty study database behind.
+    corpus = load_corpus(spec.data.corpus)
+    kind = get_kind(spec.kind)
+    kind.check(spec)
+    corpus_folds(corpus, spec.data.folds)
+    study = open_study(spec, storage_url, corpus, allow_changed)
+    deadline = time.time() + timeout if timeout else None
+    before = _count(study, FINISHED)
+    # Every worker, here or on other machines, points at the same corpus path in the spec.
+    spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
+    if jobs == 1 and devices:
+        if "torch" in sys.modules:
+            raise HpoError("--devices must be set before torch is loaded; use --jobs")
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[0]
+    # Feature and layer caches are built here, once, with all cores: N workers each
+    # building them on a cold cache made --jobs 4 four times slower than --jobs 1.
+    with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
+        kind.prepare(spec, corpus, r)
+    if jobs == 1:
+        with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
+            if corpus.synthetic:
+                reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
+            run_worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
+    else:
+        ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state
+        procs = [
+            ctx.Process(
+                target=_worker_entry,
+                name=f"hpo-worker-{i}",
+                args=(
+                    spec,
+                    storage_url,
+                    n_trials,
+                    deadline,
+                    i,
+                    devices[i % len(devices)] if devices else None,
+                ),
+            )
+            for i in range(jobs)
+        ]
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            for p in procs:
+                p.join(timeout=30)
+            raise
+        bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+        if bad:
+            raise HpoError(
+                f"{len(bad)} of {jobs} workers failed (exit codes {bad}); see their messages above"
+            )
+    best = best_of(study)
+    finished = _count(study, FINISHED)
+    return RunSummary(
+        study=spec.name,
+        storage=redact(storage_url),
+        finished=finished,
+        ran=finished - before,
+        best_value=best.value if best else None,
+        best_params=best.params if best else None,
+        synthetic=corpus.synthetic,
+    )

@@ -1,1 +1,0 @@
-"""The classical baseline: librosa features, a scaler and an SVC."""

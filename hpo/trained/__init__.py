@@ -1,0 +1,1 @@
+"""Models trained from an exported configuration, and predictions with them."""

@@ -1,0 +1,1 @@
+"""Small helpers with no domain knowledge: atomic writes, process pools, progress bars."""

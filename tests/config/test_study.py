@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hpo.cli import cli
+from hpo.config.study import load_spec
+from hpo.errors import SpecError
+from tests.helpers import ROOT, write_spec
+
+
+def test_shipped_study_files_validate() -> None:
+    for path in sorted((ROOT / "studies").glob("*.toml")):
+        spec = load_spec(path)
+        assert spec.name == path.stem
+        assert spec.data.folds == 6
+
+
+def test_svm_space_names_and_conditions() -> None:
+    spec = load_spec(ROOT / "studies" / "svm.toml")
+    by_name = {p.name: p for p in spec.space}
+    assert set(by_name) >= {"kernel", "C", "gamma", "degree"}
+    assert by_name["gamma"].active({"kernel": "rbf"})
+    assert not by_name["gamma"].active({"kernel": "linear"})
+    assert by_name["degree"].active({"kernel": "poly"})
+    assert not by_name["degree"].active({"kernel": "rbf"})
+
+
+@pytest.mark.parametrize(
+    ("sections", "needle"),
+    [
+        ({"features": {"n_mfc": 3}}, "[features]: unknown key 'n_mfc'"),
+        ({"space": {"C": {"type": "float", "low": 10.0, "high": 1.0}}}, "[space.C]: low (10.0)"),
+        (
+            {"space": {"C": {"type": "gaussian", "low": 1, "high": 2}}},
+            "[space.C]: unknown type 'gaussian'",
+        ),
+        (
+            {"space": {"C": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}},
+            "[space.C]: a log scale needs low > 0",
+        ),
+        (
+            {
+                "space": {
+                    "kernel": {"type": "categorical", "choices": ["rbf"]},
+                    "gamma": {
+                        "type": "float",
+                        "low": 0.1,
+                        "high": 1.0,
+                        "when": {"kernel": ["poly"]},
+                    },
+                }
+            },
+            "[space.gamma]: 'when' value",
+        ),
+        (
+            {"space": {"nu": {"type": "float", "low": 0.1, "high": 1.0}}},
+            "[space.nu] is not an SVM parameter",
+        ),
+        ({"sampler": {"seed": "x"}}, "[sampler]: 'seed' must be"),
+        ({"pruner": {"type": "hyperband"}}, "[pruner]: 'type' must be one of"),
+        ({"budget": {"n_trials": 0}}, "[budget]: 'n_trials' must be at least 1"),
+        ({"surprise": {"a": 1}}, "unknown key 'surprise'"),
+        ({"kind": "cnn"}, "'kind' must be one of"),
+    ],
+)
+def test_bad_study_file_names_file_and_key(tmp_path: Path, sections: dict, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    if "space" in sections:
+        from tests.helpers import tomllib
+
+        raw = tomllib.loads((ROOT / "studies" / "svm.toml").read_text())
+        raw["space"] = sections.pop("space")
+        import tomli_w
+
+        path.write_text(tomli_w.dumps(raw))
+    else:
+        write_spec(path, **sections)
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert str(path) in str(e.value)
+    assert needle in str(e.value)
+
+
+def test_malformed_toml_via_cli_is_one_line(tmp_path: Path, prepared: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("name = 'x'\n[space\n")
+    res = CliRunner().invoke(
+        cli,
+        ["run", "--study", str(path), "--storage", str(tmp_path / "s.db"), "--data", str(prepared)],
+    )
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1 and "not valid TOML" in res.output
+    assert str(path) in res.output
+    assert not (tmp_path / "s.db").exists()  # nothing created for a study that never started
+
+
+def test_unknown_study_name_lists_study_files(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="svm"):
+        load_spec("no-such-study")
+
+
+def test_hash_ignores_budget_and_corpus_path_but_not_space(tmp_path: Path) -> None:
+    a = load_spec(write_spec(tmp_path / "a.toml", budget={"n_trials": 5}, data={"corpus": "/x"}))
+    b = load_spec(
+        write_spec(
+            tmp_path / "b.toml",
+            budget={"n_trials": 500},
+            data={"corpus": "/y"},
+            run={"heartbeat_interval": 2, "grace_period": 5},
+        )
+    )
+    c = load_spec(write_spec(tmp_path / "c.toml", svm={"class_weight": "none"}))
+    assert a.hash == b.hash
+    assert a.hash != c.hash
+
+
+@pytest.mark.parametrize(
+    ("sections", "needle"),
+    [
+        ({"training": {"max_grad_norm": 0}}, "max_grad_norm must be positive"),
+        ({"training": {"warmup_ratio": 0.7}}, "warmup_ratio + hold_ratio"),
+        ({"model": {"pooling": "median"}}, "[model]: 'pooling' must be one of"),
+        (
+            {"space": {"pooling": {"type": "categorical", "choices": ["mean", "median"]}}},
+            "unknown pooling 'median'",
+        ),
+        (
+            {"space": {"max_grad_norm": {"type": "categorical", "choices": ["off", -1.0]}}},
+            "choice -1.0 must be a positive number",
+        ),
+    ],
+)
+def test_bad_w2v_study_file(tmp_path: Path, sections: dict, needle: str) -> None:
+    import tomllib
+
+    import tomli_w
+
+    raw = tomllib.loads((ROOT / "studies" / "w2v.toml").read_text())
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value}
+    path = tmp_path / "w2v.toml"
+    path.write_text(tomli_w.dumps(raw))
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert str(path) in str(e.value) and needle in str(e.value)

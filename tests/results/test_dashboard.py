@@ -1,0 +1,159 @@
+"""optuna-dashboard served by ``hpo dashboard`` on the study storage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpo.config.study import load_spec
+from hpo.study.run import run_study
+from tests.helpers import ROOT, write_spec
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture
+def finished_study(tmp_path: Path, prepared: Path) -> Path:
+    spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
+    db = tmp_path / "s.db"
+    run_study(spec, str(db), n_trials=2)
+    return db
+
+
+@pytest.fixture
+def dashboard(finished_study: Path) -> Iterator[str]:
+    """``hpo dashboard`` serving the finished study; yields its base URL."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpo",
+            "dashboard",
+            "--storage",
+            str(finished_study),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                _get(f"{base}/api/studies")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("dashboard did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_dashboard_serves_the_study_with_per_fold_attributes(dashboard: str) -> None:
+    (summary,) = _get(f"{dashboard}/api/studies")["study_summaries"]
+    assert summary["study_name"] == "svm"
+    detail = _get(f"{dashboard}/api/studies/{summary['study_id']}?after=0")
+    assert len(detail["trials"]) == 2
+    keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
+    assert {"fold_accuracy", "fold_uar", "fold_macro_f1"} <= keys
+    # The objective is named, not "Objective 0".
+    assert detail["objective_names"] == ["accuracy"]
+    # The study note: description and provenance.
+    assert "actor folds" in detail["note"]["body"] and "manifest_hash" in detail["note"]["body"]
+    # Every finished trial's note: per-fold scores and the confusion matrix as tables.
+    for t in detail["trials"]:
+        body = t["note"]["body"]
+        assert "| accuracy |" in body and "| angry |" in body
+        fold_acc = next(a["value"] for a in t["user_attrs"] if a["key"] == "fold_accuracy")
+        assert f"{json.loads(fold_acc)[0]:.3f}" in body
+    # The best trial's confusion matrix is a PNG artifact the dashboard can serve.
+    (best,) = detail["best_trials"]
+    (art,) = [a for a in best["artifacts"] if a["filename"] == "confusion.png"]
+    assert art["mimetype"] == "image/png"
+    with urllib.request.urlopen(
+        f"{dashboard}/artifacts/{summary['study_id']}/{best['trial_id']}/{art['artifact_id']}",
+        timeout=5,
+    ) as r:
+        assert r.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dashboard_on_missing_storage_fails_cleanly(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "hpo", "dashboard", "--storage", str(tmp_path / "nope.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "no such study database" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.mark.browser
+def test_dashboard_renders_study_trials_and_fold_attributes_in_chromium(
+    dashboard: str, tmp_path: Path
+) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+
+    def dom(path: str) -> str:
+        # The dashboard is a single-page app: let its scripts fetch and render first.
+        res = subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                f"{dashboard}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        return res.stdout
+
+    assert "svm" in dom("/dashboard")  # the study is listed
+    assert "accuracy" in dom("/dashboard/studies/1")  # the metric's name on the study page
+    assert "Scores per actor fold" in dom("/dashboard/studies/1/trials")  # the trial note
+    trials = dom("/dashboard/studies/1/trials")
+    assert "fold_accuracy" in trials and "fold_uar" in trials  # per-fold user attributes
+    assert "Trial 1" in trials or "Trial 0" in trials

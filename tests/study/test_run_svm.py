@@ -1,0 +1,194 @@
+"""End to end through the CLI: run, resume, refuse a changed study, status, export."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from hpo.cli import cli
+from tests.helpers import trial_states, write_spec
+
+
+def _run(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, list(args))
+    return res.exit_code, res.output
+
+
+@pytest.fixture
+def study_file(tmp_path: Path, prepared: Path) -> Path:
+    return write_spec(
+        tmp_path / "svm.toml", data={"corpus": str(prepared)}, sampler={"n_startup_trials": 3}
+    )
+
+
+def test_run_resume_total_semantics_and_db_contents(tmp_path: Path, study_file: Path) -> None:
+    db = tmp_path / "s.db"
+    code, out = _run("run", "--study", str(study_file), "--n-trials", "3", "--storage", str(db))
+    assert code == 0, out
+    assert "SYNTHETIC" in out
+    states = trial_states(db)
+    assert len(states) == 3 and all(s in ("COMPLETE", "PRUNED") for _, s in states)
+
+    # The same command again: the study already has 3, so nothing new runs.
+    code, out = _run("run", "--study", str(study_file), "--n-trials", "3", "--storage", str(db))
+    assert code == 0 and "(0 new)" in out
+    assert trial_states(db) == states
+
+    # --n-trials is a total: 5 means two more, and the first three are untouched.
+    code, out = _run("run", "--study", str(study_file), "--n-trials", "5", "--storage", str(db))
+    assert code == 0, out
+    after = trial_states(db)
+    assert after[:3] == states and len(after) == 5
+
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    attrs = study.user_attrs
+    assert attrs["kind"] == "svm" and attrs["corpus_synthetic"] is True
+    assert len(attrs["spec_hash"]) == 16 and len(attrs["manifest_hash"]) == 16
+    assert "optuna" in attrs["versions"] and attrs["fold_actors"]["0"] == [1, 2, 3, 4]
+    for t in study.trials:
+        folds = t.user_attrs["fold_accuracy"]
+        assert len(folds) == 6
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            # A complete trial's value is the mean accuracy over all six actor folds.
+            assert None not in folds
+            assert t.value == pytest.approx(np.mean(folds), abs=1e-6)
+            assert len(t.user_attrs["fold_uar"]) == 6 and len(t.user_attrs["fold_macro_f1"]) == 6
+            cm = np.array(t.user_attrs["confusion"])
+            assert cm.shape == (8, 8) and cm.sum() == 24 * 16  # every clip validated once
+        if t.params.get("kernel") == "linear":
+            assert "gamma" not in t.params and "degree" not in t.params
+        if t.params.get("kernel") != "poly":
+            assert "degree" not in t.params
+
+
+def test_changed_definition_is_refused_unless_asked(
+    tmp_path: Path, study_file: Path, prepared: Path
+) -> None:
+    db = tmp_path / "s.db"
+    assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
+    changed = write_spec(
+        tmp_path / "svm.toml", data={"corpus": str(prepared)}, svm={"class_weight": "none"}
+    )
+    code, out = _run("run", "--study", str(changed), "--n-trials", "2", "--storage", str(db))
+    assert code == 2
+    assert "different definition" in out and "svm" in out and "--allow-changed-spec" in out
+    assert len(trial_states(db)) == 1
+    code, out = _run(
+        "run",
+        "--study",
+        str(changed),
+        "--n-trials",
+        "2",
+        "--storage",
+        str(db),
+        "--allow-changed-spec",
+    )
+    assert code == 0, out
+    assert len(trial_states(db)) == 2
+
+
+def test_another_corpus_is_refused(
+    tmp_path: Path, study_file: Path, prepared: Path, synth_src: Path
+) -> None:
+    from hpo.corpus.prepare import prepare
+
+    db = tmp_path / "s.db"
+    assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
+    other = tmp_path / "other"
+    prepare(synth_src, other, n_folds=6)
+    (other / "manifest.csv").write_text(
+        (other / "manifest.csv").read_text().replace(",3.", ",4.", 1)
+    )
+    code, out = _run(
+        "run",
+        "--study",
+        str(study_file),
+        "--n-trials",
+        "2",
+        "--storage",
+        str(db),
+        "--data",
+        str(other),
+    )
+    assert code == 2 and "another corpus" in out
+
+
+def test_status_and_export(tmp_path: Path, study_file: Path) -> None:
+    db = tmp_path / "s.db"
+    assert _run("run", "--study", str(study_file), "--n-trials", "4", "--storage", str(db))[0] == 0
+    code, out = _run("status", "--storage", str(db), "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["study"] == "svm" and row["trials"] == 4
+    assert row["states"]["COMPLETE"] + row["states"]["PRUNED"] == 4
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    assert row["best"]["value"] == pytest.approx(study.best_value)
+    code, out = _run("status", "--storage", str(db))
+    assert code == 0 and "accuracy per fold" in out
+
+    jpath = tmp_path / "best.json"
+    code, out = _run(
+        "export",
+        "--study",
+        "svm",
+        "--storage",
+        str(db),
+        "--out",
+        str(jpath),
+        "--format",
+        "json",
+        "--top",
+        "3",
+    )
+    assert code == 0, out
+    doc = json.loads(jpath.read_text())
+    assert doc["study"] == "svm" and doc["metric"] == "accuracy"
+    assert doc["value"] == pytest.approx(study.best_value)
+    assert doc["params"] == study.best_params
+    assert doc["fold_scores"]["accuracy"] == study.best_trial.user_attrs["fold_accuracy"]
+    # Ready to train with: the searched params are merged into the fixed [svm] settings.
+    for k, v in study.best_params.items():
+        assert doc["config"]["svm"][k] == v
+    assert doc["config"]["svm"]["class_weight"] == "balanced"
+    assert doc["provenance"]["manifest_hash"] == study.user_attrs["manifest_hash"]
+    assert len(doc["top"]) == 3 and doc["top"][0]["value"] == pytest.approx(study.best_value)
+
+    tpath = tmp_path / "best.toml"
+    assert _run("export", "--study", "svm", "--storage", str(db), "--out", str(tpath))[0] == 0
+    tdoc = tomllib.loads(tpath.read_text())
+    assert tdoc["params"] == doc["params"] and tdoc["config"]["kind"] == "svm"
+
+
+def test_export_without_complete_trial_and_unknown_study(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    optuna.create_study(study_name="empty", storage=f"sqlite:///{db}")
+    code, out = _run("export", "--study", "empty", "--storage", str(db))
+    assert code == 2 and "no complete trial" in out
+    code, out = _run("export", "--study", "emty", "--storage", str(db))
+    assert code == 2 and "no study named 'emty'" in out and "empty" in out
+    code, out = _run("status", "--storage", str(tmp_path / "missing.db"))
+    assert code == 2 and "no such study database" in out
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_speaker_normalisation_uses_each_speakers_own_clips_only() -> None:
+    from hpo.kinds.svm.features import speaker_normalize
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5)) * [1, 2, 3, 4, 5] + [10, 0, -3, 7, 1]
+    spk = np.repeat([1, 2, 3, 4], 10)
+    Z = speaker_normalize(X, spk)
+    for s in (1, 2, 3, 4):
+        assert np.allclose(Z[spk == s].mean(0), 0, atol=1e-9)
+        assert np.allclose(Z[spk == s].std(0), 1, atol=1e-9)
+    # Changing every other speaker's clips leaves speaker 4's normalised features unchanged:
+    # no information crosses from training speakers to a validation speaker.
+    X2 = X.copy()
+    X2[spk != 4] *= 100
+    assert np.array_equal(speaker_normalize(X2, spk)[spk == 4], Z[spk == 4])

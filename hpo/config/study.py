@@ -62,10 +62,20 @@ class PrunerSpec:
     p_threshold: float = 0.1
     n_startup_steps: int = 2
     n_startup_trials: int = 5
+    # Epoch-level screening on the first fold (w2v; see hpo.study.screening).
+    epoch_stage: bool = False
+    screen_fold: int = 0
+    epoch_warmup: int = 1
+    epoch_percentile: float = 50.0
+    epoch_startup_trials: int = 4
 
     def check(self, where: str) -> None:
         if not 0 < self.p_threshold < 1:
             raise SpecError(f"{where}: 'p_threshold' must be between 0 and 1")
+        if not 0 < self.epoch_percentile < 100 or self.epoch_warmup < 1:
+            raise SpecError(f"{where}: needs 0 < epoch_percentile < 100 and epoch_warmup >= 1")
+        if self.screen_fold < 0 or self.epoch_startup_trials < 1:
+            raise SpecError(f"{where}: needs screen_fold >= 0 and epoch_startup_trials >= 1")
         if self.n_startup_steps < 0 or self.n_startup_trials < 0:
             raise SpecError(f"{where}: 'n_startup_steps' and 'n_startup_trials' must be >= 0")
 

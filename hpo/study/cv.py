@@ -32,6 +32,7 @@ def cross_validate(
     metric: str,
     report: str = "fold",
     on_fold: Callable[[int, dict], None] | None = None,
+    first_fold: int | None = None,
 ) -> float:
     """Run ``fit_and_score`` on every fold and return the mean of ``metric``.
 
@@ -44,6 +45,8 @@ def cross_validate(
             Wilcoxon pruner compares between trials; ``"mean"`` reports the running mean,
             what the median pruner needs.
         on_fold: progress hook, called with (fold index, scores).
+        first_fold: validate this fold first in every trial (the epoch stage's screening
+            fold), the others after it.
 
     Raises:
         optuna.TrialPruned: when the pruner stops the trial after a fold.
@@ -55,6 +58,8 @@ def cross_validate(
         # Wilcoxon pairs folds by id, so order is free; a per-trial order keeps the search
         # from fitting the first folds (the pruner's documented advice).
         np.random.default_rng(trial.number).shuffle(order)
+    if first_fold is not None:
+        order.sort(key=lambda f: f.index != first_fold)  # stable: the rest keep their order
     for done, fold in enumerate(order, start=1):
         scores = fit_and_score(fold)
         for m in METRICS:
@@ -131,6 +136,7 @@ class CvObjective:
                 self.spec.objective.metric,
                 report=report_mode(self.spec.pruner.type),
                 on_fold=self.reporter.fold_done if self.reporter else None,
+                first_fold=self.spec.pruner.screen_fold if self.spec.pruner.epoch_stage else None,
             )
             if self.artifacts is not None:
                 from hpo.results.notes import attach_confusion_if_best

@@ -67,7 +67,7 @@ class TrialReporter:
             self._p.stop()
 
     def log(self, msg: str) -> None:
-        console.print(f"{self.prefix}{msg}", highlight=False, soft_wrap=True)
+        console.print(f"{self.prefix}{msg}", highlight=False, soft_wrap=True, markup=False)
 
     def trial_started(self, number: int, params: dict, n_folds: int) -> None:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())

@@ -13,6 +13,12 @@ class SvmKind(Kind):
     settings_module = "hpo.kinds.svm.config"
     versions = ("scikit-learn", "librosa")
 
+    def check(self, spec) -> None:
+        from hpo.errors import SpecError
+
+        if spec.pruner.epoch_stage:
+            raise SpecError(f"{spec.path}: [pruner] epoch_stage applies to w2v studies only")
+
     def prepare(self, spec, corpus, reporter=None) -> None:
         from hpo.kinds.svm.features import load_features
 

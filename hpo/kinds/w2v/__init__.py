@@ -18,8 +18,13 @@ class W2vKind(Kind):
     versions = ("torch", "transformers", "accelerate")
 
     def check(self, spec) -> None:
+        from hpo.errors import SpecError
         from hpo.kinds.w2v.backbone import check_model
 
+        if spec.pruner.epoch_stage and not spec.settings.training.eval_every_epoch:
+            raise SpecError(
+                f"{spec.path}: [pruner] epoch_stage needs [training] eval_every_epoch = true"
+            )
         check_model(spec.settings.model.name)
 
     def describe(self, spec) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from hpo.corpus.audio import TARGET_SR, load_clip
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
 from hpo.study.cv import CvObjective, FoldFn
+from hpo.study.screening import EpochScreen
 
 
 def quiet_transformers() -> None:
@@ -97,7 +98,7 @@ class W2vObjective(CvObjective):
         import torch
 
         from hpo.kinds.w2v.data import ClipDataset
-        from hpo.kinds.w2v.train import Diverged, train_fold
+        from hpo.kinds.w2v.train import Diverged, Screened, train_fold
 
         cfg = self.spec.settings.merged(params)
         tb = self.tb_root / f"trial-{trial.number:04d}"
@@ -105,8 +106,20 @@ class W2vObjective(CvObjective):
         trial.set_user_attr("model", self.model_name)
         trial.set_user_attr("random_init_model", self.random_init)
 
+        p = self.spec.pruner
+        epochs_run: list[float] = []
+
         def fit_and_score(fold: Fold) -> dict:
             seed = cfg["training"]["seed"] + fold.index
+            screen = None
+            if p.epoch_stage and fold.index == p.screen_fold:
+                screen = EpochScreen(
+                    trial,
+                    p.epoch_warmup,
+                    p.epoch_percentile,
+                    p.epoch_startup_trials,
+                    self.spec.objective.direction == "maximize",
+                )
             model = new_classifier(self.model_name, cfg["model"], seed)
             mk = lambda idx: ClipDataset(idx, self.labels, self.waves, self.max_samples, self.cache)  # noqa: E731
             try:
@@ -118,7 +131,15 @@ class W2vObjective(CvObjective):
                     tb / f"fold-{fold.index}",
                     fold.index,
                     self.reporter,
+                    screen,
+                    self.spec.objective.metric,
                 )
+            except Screened as e:
+                epochs_run.append(e.epochs)
+                trial.set_user_attr("epochs_run", sum(epochs_run))
+                trial.set_user_attr("pruned_reason", str(e))
+                trial.set_user_attr("pruned_at", {"fold": fold.index, "epoch": e.epochs})
+                raise optuna.TrialPruned(str(e)) from None
             except Diverged as e:
                 trial.set_user_attr("pruned_reason", f"diverged: {e}")
                 raise optuna.TrialPruned(f"diverged: {e}") from None
@@ -131,6 +152,8 @@ class W2vObjective(CvObjective):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
             assert result is not None
+            epochs_run.append(result.epochs)
+            trial.set_user_attr("epochs_run", sum(epochs_run))
             trial.set_user_attr("schedule_phases", list(result.phases))
             return result.scores
 

@@ -37,7 +37,9 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
         Path(t["tensorboard_dir"]) / "train" / out.name,
         reporter=reporter,
     )
-    model.cpu().save(out, {"max_seconds": t["max_seconds"]})
+    from hpo.corpus.ravdess import EMOTIONS
+
+    model.cpu().save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS)})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
 

@@ -25,6 +25,14 @@ class Diverged(Exception):
     """Training produced a non-finite loss or non-finite logits (message says where)."""
 
 
+class Screened(Exception):
+    """The epoch stage stopped this fold (message: why); ``epochs`` were trained."""
+
+    def __init__(self, reason: str, epochs: float) -> None:
+        super().__init__(reason)
+        self.epochs = epochs
+
+
 class _LengthGroupedTrainer(Trainer):
     """Batches of clips of similar length: less padding, and the CNN sees less silence."""
 
@@ -39,9 +47,11 @@ class _LengthGroupedTrainer(Trainer):
 class _Watch(TrainerCallback):
     """Progress per epoch and the divergence guard."""
 
-    def __init__(self, fold: int, n_epochs: float, reporter) -> None:
+    def __init__(self, fold: int, n_epochs: float, reporter, screen=None, metric="accuracy"):
         self.fold, self.n_epochs, self.reporter = fold, n_epochs, reporter
+        self.screen, self.metric = screen, metric
         self.diverged: str | None = None
+        self.screened: str | None = None
         self.last: dict[str, float] = {}
 
     def on_log(self, args, state, control, logs=None, **kw):
@@ -63,6 +73,11 @@ class _Watch(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         self.last.update({k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)})
         self._report(state)
+        value = (metrics or {}).get(f"eval_{self.metric}")
+        if self.screen is not None and value is not None:
+            self.screened = self.screen.after_epoch(round(state.epoch or 0), value)
+            if self.screened:
+                control.should_training_stop = True
         return control
 
     def _report(self, state) -> None:
@@ -80,6 +95,7 @@ class FoldResult:
     scores: dict[str, Any]
     logits: np.ndarray
     phases: tuple[int, int, int]
+    epochs: float = 0.0
 
 
 def precision_kwargs(mode: str) -> dict[str, bool]:
@@ -105,11 +121,17 @@ def train_fold(
     tb_dir: Path | None,
     fold: int = 0,
     reporter=None,
+    screen=None,
+    metric: str = "accuracy",
 ) -> FoldResult | None:
     """Fine-tune ``model`` on ``train_ds``; score ``valid_ds`` if given.
 
+    Args:
+        screen: an ``EpochScreen`` deciding after each epoch's validation whether to stop.
+
     Raises:
         Diverged: the loss or the validation logits became NaN/inf.
+        Screened: the epoch stage stopped the fold.
     """
     t = training
     clip = t["max_grad_norm"]
@@ -143,7 +165,7 @@ def train_fold(
             **precision_kwargs(t["mixed_precision"]),
         )
         optimizer = make_optimizer(model, t["learning_rate"], t["weight_decay"])
-        watch = _Watch(fold, t["epochs"], reporter)
+        watch = _Watch(fold, t["epochs"], reporter, screen, metric)
         callbacks: list[TrainerCallback] = [watch]
         writer = None
         if tb_dir is not None:
@@ -166,6 +188,8 @@ def train_fold(
             trainer.train()
             if watch.diverged:
                 raise Diverged(watch.diverged)
+            if watch.screened:
+                raise Screened(watch.screened, trainer.state.epoch or 0.0)
             if valid_ds is None:
                 return None
             pred = trainer.predict(valid_ds)
@@ -177,4 +201,6 @@ def train_fold(
     if not np.all(np.isfinite(logits)):
         raise Diverged(f"non-finite validation logits at fold {fold}")
     scores = fold_scores(np.asarray(pred.label_ids), np.argmax(logits, -1), logits.shape[-1])
-    return FoldResult(scores=scores, logits=logits, phases=(ph.warmup, ph.hold, ph.decay))
+    return FoldResult(
+        scores=scores, logits=logits, phases=(ph.warmup, ph.hold, ph.decay), epochs=t["epochs"]
+    )

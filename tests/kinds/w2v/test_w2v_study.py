@@ -131,7 +131,9 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
         if name == "w2v-tiny":
             assert (out / "model.safetensors").is_file()
             assert (out / "preprocessor_config.json").is_file()
-            assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "neutral"
+            head = json.loads((out / "head.json").read_text())
+            assert head["labels"][0] == "neutral" and head["pooling"] == "stats"
+            assert meta["backbone"] == "wav2vec2"  # the family, recorded for predict
         res = run.invoke(cli, ["predict", "--model", str(out), *clips, "--json"])
         assert res.exit_code == 0, res.output
         doc = json.loads(res.output)
@@ -146,3 +148,42 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
         cli, ["predict", "--model", str(tmp_path / "models" / "svm"), str(tmp_path / "nope.wav")]
     )
     assert res.exit_code == 2 and "nope.wav" in res.output
+
+
+@pytest.mark.slow
+def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
+    tmp_path: Path, prepared: Path
+) -> None:
+    from hpo.config.study import load_spec
+    from hpo.corpus.manifest import load_corpus
+    from hpo.study.open import open_study
+    from hpo.study.run import run_study
+
+    spec = load_spec(
+        write_spec(
+            tmp_path / "w2v.toml",
+            base="w2v-tiny",
+            data={"corpus": str(prepared)},
+            training={"epochs": 3.0, "batch_size": 16, "tensorboard_dir": str(tmp_path / "r")},
+            space={"learning_rate": {"type": "float", "low": 1e-9, "high": 1e-2, "log": True}},
+            pruner={"type": "none", "epoch_stage": True, "screen_fold": 2}
+            | {"epoch_startup_trials": 1, "epoch_percentile": 50.0},
+        )
+    )
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    study = open_study(spec, db, load_corpus(prepared))
+    study.enqueue_trial({"learning_rate": 1e-2})  # learns
+    study.enqueue_trial({"learning_rate": 1e-9})  # cannot learn anything in 3 epochs
+    run_study(spec, db, n_trials=2)
+    good, bad = optuna.load_study(study_name="w2v-tiny", storage=db).trials
+    assert good.state == optuna.trial.TrialState.COMPLETE
+    assert None not in good.user_attrs["fold_accuracy"]  # the best is scored on every fold
+    assert len(good.user_attrs["screen_curve"]) == 3 and good.user_attrs["epochs_run"] == 18
+    assert bad.state == optuna.trial.TrialState.PRUNED
+    assert bad.user_attrs["pruned_reason"].startswith("epoch stage:")
+    # Stopped inside the screening fold, which every trial trains first.
+    assert bad.user_attrs["pruned_at"]["fold"] == 2
+    assert bad.user_attrs["epochs_run"] < 3
+    assert [v is None for v in bad.user_attrs.get("fold_accuracy", [None] * 6)] == [True] * 6
+    epoch = round(bad.user_attrs["pruned_at"]["epoch"])
+    assert bad.user_attrs["screen_curve"][epoch - 1] < good.user_attrs["screen_curve"][epoch - 1]

@@ -1,0 +1,43 @@
+"""The epoch-level screening stage: compares a trial's first-fold curve with the others'."""
+
+from __future__ import annotations
+
+import optuna
+
+from hpo.study.screening import CURVE, EpochScreen
+
+
+def _study_with_curves(curves: list[list[float]]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for c in curves:
+        t = study.ask()
+        t.set_user_attr(CURVE, c)
+        study.tell(t, c[-1])
+    return study
+
+
+def test_a_trial_below_the_others_at_the_same_epoch_is_stopped() -> None:
+    study = _study_with_curves([[0.3, 0.5, 0.6], [0.35, 0.55, 0.62], [0.25, 0.45, 0.58]])
+    screen = EpochScreen(study.ask(), warmup=1, percentile=50, startup_trials=3)
+    assert screen.after_epoch(1, 0.31) is None  # median at epoch 1 is 0.30
+    reason = screen.after_epoch(2, 0.40)  # median at epoch 2 is 0.50
+    assert reason is not None and "after epoch 2" in reason and "(0.500) of 3 trials" in reason
+    assert screen.trial.user_attrs[CURVE] == [0.31, 0.40]  # the curve others compare with
+
+
+def test_warmup_and_startup_trials_hold_the_stage_back() -> None:
+    study = _study_with_curves([[0.5, 0.6], [0.5, 0.6]])
+    # Fewer finished trials than epoch_startup_trials: never stops.
+    assert EpochScreen(study.ask(), 1, 50, 3).after_epoch(1, 0.0) is None
+    # Inside the warm-up: never stops, whatever the value.
+    assert EpochScreen(study.ask(), 2, 50, 2).after_epoch(1, 0.0) is None
+    # Past both: stops.
+    assert EpochScreen(study.ask(), 1, 50, 2).after_epoch(1, 0.0) is not None
+
+
+def test_trials_that_never_reached_this_epoch_do_not_count() -> None:
+    study = _study_with_curves([[0.9], [0.9], [0.2, 0.3, 0.4], [0.2, 0.3, 0.4]])
+    screen = EpochScreen(study.ask(), 1, 50, 2)
+    screen.after_epoch(1, 0.95)
+    screen.after_epoch(2, 0.96)
+    assert screen.after_epoch(3, 0.35) is not None  # compared with the two 3-epoch curves only

@@ -1,16 +1,20 @@
-"""Wav2Vec2 speed: a training step with and without the CNN feature cache on the same batch
-(wav2vec2-base-sized, random init, batch 4 x 3.5 s), and a tiny-model six-fold trial.
+"""Wav2Vec2 speed at the wav2vec2-base *size* (random init, real dimensions): a training
+step with and without the CNN feature cache on the same batch (the study's batch size, clips
+of RAVDESS's mean length), clips/s, peak memory, and the projected wall time of the default
+``w2v`` study (30 trials x 6 folds, no pruning); then a tiny-model six-fold trial.
 
     python benchmarks/w2v_bench.py [--corpus data/synthetic] [--steps 5] [--skip-trial]
                                    [--device cuda] [--precision auto|no|bf16|fp16]
 
-The base-sized model is randomly initialised (nothing is downloaded): the timing depends on
-the architecture, not on the weights.
+On a CPU it runs a few steps and says so: the GPU figures are what the study needs. The
+model is randomly initialised (nothing is downloaded): timing depends on the architecture,
+not on the weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -38,6 +42,7 @@ def step_times(
     steps: int, batch: int, seconds: float, device: str, precision: str
 ) -> dict[str, float]:
     """Median seconds of a training step without and with the cache, and of the CNN alone."""
+    import numpy as np
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
@@ -71,10 +76,18 @@ def step_times(
 
     feats, frame_lengths = cnn()  # what the cache holds
 
+    # The cache as the study uses it: one tensor on the device, a batch is one gather.
+    from hpo.kinds.w2v.cache import FeatureCache, FrameBank
+
+    rows = [feats[i, : int(n)].float().cpu().numpy() for i, n in enumerate(frame_lengths)]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    model.bank = FrameBank(FeatureCache(np.concatenate(rows), offsets), device)
+    clip_ids = torch.arange(batch)
+
     def one(cached: bool) -> None:
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
             if cached:
-                out = model(extract_features=feats, frame_lengths=frame_lengths, labels=labels)
+                out = model(clip_ids=clip_ids, labels=labels)
             else:
                 out = model(input_values=x, lengths=lengths, labels=labels)
         scaler.scale(out.loss).backward()
@@ -83,18 +96,38 @@ def step_times(
         opt.zero_grad()
 
     timed(lambda: one(False)), timed(lambda: one(True))  # warm-up
-    return {
-        "plain": statistics.median(timed(lambda: one(False)) for _ in range(steps)),
-        "cached": statistics.median(timed(lambda: one(True)) for _ in range(steps)),
-        "cnn": statistics.median(timed(cnn) for _ in range(steps)),
-    }
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    out = {"plain": statistics.median(timed(lambda: one(False)) for _ in range(steps))}
+    if device == "cuda":
+        out["peak_plain"] = torch.cuda.max_memory_allocated() / 2**30
+        torch.cuda.reset_peak_memory_stats()
+    out["cached"] = statistics.median(timed(lambda: one(True)) for _ in range(steps))
+    if device == "cuda":
+        out["peak_cached"] = torch.cuda.max_memory_allocated() / 2**30
+    out["cnn"] = statistics.median(timed(cnn) for _ in range(steps))
+    return out
+
+
+def projected_study_hours(step_s: float, batch: int) -> float:
+    """The default w2v study (studies/w2v.toml): 30 trials x 6 folds x epochs x steps, with
+    validation each epoch (a forward pass, about a third of a training step), no pruning."""
+    from hpo.config.study import load_spec
+
+    spec = load_spec("w2v")
+    t = spec.settings.training
+    train_clips, valid_clips = 1440 * 5 // 6, 1440 // 6
+    steps = t.epochs * math.ceil(train_clips / t.batch_size)
+    evals = t.epochs * math.ceil(valid_clips / t.batch_size) / 3
+    per_step = step_s * t.batch_size / batch  # the measured step scaled to the study's batch
+    return spec.budget.n_trials * spec.data.folds * (steps + evals) * per_step / 3600
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=3.5)
+    ap.add_argument("--batch", type=int, default=8, help="default: studies/w2v.toml's")
+    ap.add_argument("--seconds", type=float, default=3.7, help="RAVDESS's mean clip length")
     ap.add_argument("--corpus", help="prepared corpus for the tiny trial (default: synthetic)")
     ap.add_argument("--skip-trial", action="store_true")
     ap.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
@@ -119,12 +152,30 @@ def main() -> None:
         + f", {torch.get_num_threads()} threads, "
         f"precision {str(dtype).replace('torch.', '') if dtype else 'fp32'}"
     )
+    if device == "cpu":
+        print(f"CPU only: {args.steps} timed steps; GPU figures still to be taken on a GPU")
     t = step_times(args.steps, args.batch, args.seconds, device, args.precision)
     share = t["cnn"] / t["plain"]
     print(
-        f"base-sized training step, batch {args.batch} x {args.seconds} s: "
+        f"[{device}] base-sized training step, batch {args.batch} x {args.seconds} s: "
         f"{t['plain']:.3f} s without cache, {t['cached']:.3f} s with cache, "
-        f"speed-up {t['plain'] / t['cached']:.2f}x"
+        f"speed-up {t['plain'] / t['cached']:.2f}x; "
+        f"{args.batch / t['plain']:.1f} / {args.batch / t['cached']:.1f} clips/s"
+    )
+    if device == "cuda":
+        print(
+            f"[{device}] peak GPU memory: {t['peak_plain']:.2f} GiB without cache, "
+            f"{t['peak_cached']:.2f} GiB with cache (cache itself not counted)"
+        )
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"[{device}] peak process memory (RSS): {peak:.2f} GiB")
+    print(
+        f"[{device}] projected default w2v study (30 trials x 6 folds, no pruning): "
+        f"{projected_study_hours(t['cached'], args.batch):.1f} h with cache, "
+        f"{projected_study_hours(t['plain'], args.batch):.1f} h without"
     )
     # Amdahl: the cache removes the frozen CNN's forward pass and nothing else.
     print(
@@ -139,7 +190,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as work:
         root = corpus_for_bench(args.corpus, Path(work))
-        spec = load_spec("studies/w2v-tiny.toml").with_overrides(corpus=root)
+        spec = load_spec("w2v-tiny").with_overrides(corpus=root)
         for label in ("cold CNN cache", "warm CNN cache"):
             db = Path(work) / f"{label[:4]}.db"
             t = time.perf_counter()

@@ -102,3 +102,26 @@ def load_or_build(
         np.save(tmp / "frames.npy", np.concatenate(feats).astype(np.float32))
         np.save(tmp / "offsets.npy", offsets)
     return FeatureCache(np.load(root / "frames.npy", mmap_mode="r"), offsets)
+
+
+class FrameBank:
+    """The whole cache as one tensor on the training device; a batch is one gather.
+
+    Nothing runs per clip on the hot path: the data loader hands over clip ids, and the
+    padded (B, T, C) batch is built where the model runs, by indexing with a (B, T) matrix.
+    """
+
+    def __init__(self, cache: FeatureCache, device, dtype=None) -> None:
+        frames = torch.from_numpy(np.ascontiguousarray(cache.frames))
+        self.frames = frames.to(device=device, dtype=dtype or frames.dtype)
+        offsets = torch.from_numpy(np.asarray(cache.offsets, dtype=np.int64))
+        self.starts = offsets[:-1].to(device)
+        self.lengths = (offsets[1:] - offsets[:-1]).to(device)
+
+    def batch(self, clip_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        clip_ids = clip_ids.to(self.starts.device, non_blocking=True)
+        lengths = self.lengths[clip_ids]
+        t = torch.arange(int(lengths.max()), device=lengths.device)
+        valid = t[None, :] < lengths[:, None]
+        idx = self.starts[clip_ids][:, None] + torch.minimum(t[None, :], lengths[:, None] - 1)
+        return self.frames[idx] * valid[..., None].to(self.frames.dtype), lengths

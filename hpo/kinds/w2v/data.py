@@ -40,7 +40,7 @@ class ClipDataset(torch.utils.data.Dataset):
         i = self.indices[k]
         item = {"labels": int(self.labels[i])}
         if self.cache is not None:
-            item["extract_features"] = torch.from_numpy(np.array(self.cache.get(i)))
+            item["clip_ids"] = i  # the model gathers its frames from the frame bank
         else:
             item["input_values"] = torch.from_numpy(self.waves[i][: self.max_samples])
         return item
@@ -49,6 +49,8 @@ class ClipDataset(torch.utils.data.Dataset):
 def collate(items: list[dict]) -> dict[str, torch.Tensor]:
     """Pad to the longest item; lengths say where each item's real content ends."""
     labels = torch.tensor([it["labels"] for it in items])
+    if "clip_ids" in items[0]:
+        return {"clip_ids": torch.tensor([it["clip_ids"] for it in items]), "labels": labels}
     key = "extract_features" if "extract_features" in items[0] else "input_values"
     seqs = [it[key] for it in items]
     padded = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True)

@@ -45,8 +45,9 @@ def samples_for_frames(config, frames: torch.Tensor) -> torch.Tensor:
 
 
 class EmotionClassifier(nn.Module):
-    """Inputs: raw ``input_values`` (B, L) with ``lengths`` (B,), or cached CNN
-    ``extract_features`` (B, T, C) with ``frame_lengths`` (B,)."""
+    """Inputs: raw ``input_values`` (B, L) with ``lengths`` (B,); cached CNN
+    ``extract_features`` (B, T, C) with ``frame_lengths`` (B,); or ``clip_ids`` (B,) into
+    ``self.bank``, the CNN cache on the training device (``cache.FrameBank``)."""
 
     def __init__(self, backbone, pooling: str, dropout: float, n_labels: int) -> None:
         super().__init__()
@@ -61,6 +62,7 @@ class EmotionClassifier(nn.Module):
         self.pooler, width = make_pooling(pooling, cfg.hidden_size, cfg.num_hidden_layers + 1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(width, n_labels)
+        self.bank = None  # a cache.FrameBank, attached by the objective
         self._frames: torch.Tensor | None = None
         self._ran: list[int] = []
         self.backbone.feature_extractor.register_forward_hook(self._hand_over_frames)
@@ -122,9 +124,12 @@ class EmotionClassifier(nn.Module):
         extract_features: torch.Tensor | None = None,
         frame_lengths: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        clip_ids: torch.Tensor | None = None,
         **_: object,
     ) -> SequenceClassifierOutput:
-        if extract_features is None:
+        if clip_ids is not None:
+            extract_features, frame_lengths = self.bank.batch(clip_ids)
+        elif extract_features is None:
             if input_values is None or lengths is None:
                 raise ValueError("give input_values + lengths, or extract_features + frame_lengths")
             extract_features, frame_lengths = self.cnn_batch(input_values, lengths)

@@ -90,6 +90,11 @@ class W2vObjective(CvObjective):
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
         self.cache = build_caches(spec, corpus, reporter, (self.waves, self.preprocessing))
+        self.bank = None
+        if self.cache is not None:
+            from hpo.kinds.w2v.cache import FrameBank
+
+            self.bank = FrameBank(self.cache, device())
         self.tb_root = Path(t.tensorboard_dir) / spec.name
         if reporter:
             reporter.log(f"TensorBoard logs: {self.tb_root} (tensorboard --logdir {self.tb_root})")
@@ -121,6 +126,7 @@ class W2vObjective(CvObjective):
                     self.spec.objective.direction == "maximize",
                 )
             model = new_classifier(self.model_name, cfg["model"], seed)
+            model.bank = self.bank
             mk = lambda idx: ClipDataset(idx, self.labels, self.waves, self.max_samples, self.cache)  # noqa: E731
             try:
                 result = train_fold(

@@ -13,7 +13,7 @@ import numpy as np
 def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str, Any]:
     from hpo.corpus.audio import TARGET_SR
     from hpo.kinds.w2v.backbone import backbone_info, load_feature_extractor
-    from hpo.kinds.w2v.cache import load_or_build
+    from hpo.kinds.w2v.cache import FrameBank, load_or_build
     from hpo.kinds.w2v.data import ClipDataset
     from hpo.kinds.w2v.objective import device, load_waves, new_classifier, quiet_transformers
     from hpo.kinds.w2v.train import train_fold
@@ -28,6 +28,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
     cache = None
     if t["feature_cache"]:
         cache = load_or_build(model.to(device()), waves, corpus, preprocessing, device())
+        model.bank = FrameBank(cache, device())
     train_ds = ClipDataset(range(len(waves)), labels, waves, max_samples, cache)
     train_fold(
         model,

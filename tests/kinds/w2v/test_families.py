@@ -15,7 +15,7 @@ import torch
 from hpo.corpus.manifest import load_corpus
 from hpo.errors import HpoError
 from hpo.kinds.w2v.backbone import backbone_info, load_backbone
-from hpo.kinds.w2v.cache import load_or_build
+from hpo.kinds.w2v.cache import FrameBank, load_or_build
 from hpo.kinds.w2v.config import POOLINGS, TrainingSettings
 from hpo.kinds.w2v.data import ClipDataset
 from hpo.kinds.w2v.model import load_saved
@@ -60,6 +60,7 @@ def test_trains_in_training_mode(
     assert model.backbone.config.layerdrop == cfg.layerdrop > 0
     assert model.backbone.config.mask_time_prob > 0 and model.backbone.config.hidden_dropout > 0
     feats = load_or_build(model, waves, corpus, prep, torch.device("cpu")) if cache else None
+    model.bank = FrameBank(feats, torch.device("cpu")) if cache else None
     ds = ClipDataset(subset, labels, waves, MAX_SAMPLES, feats)
     losses: list[float] = []
     real_forward = model.forward

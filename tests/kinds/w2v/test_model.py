@@ -8,7 +8,7 @@ import torch
 
 from hpo.corpus.manifest import load_corpus
 from hpo.kinds.w2v.backbone import resolve_model_name
-from hpo.kinds.w2v.cache import load_or_build
+from hpo.kinds.w2v.cache import FrameBank, load_or_build
 from hpo.kinds.w2v.config import POOLINGS
 from hpo.kinds.w2v.data import ClipDataset, collate
 from hpo.kinds.w2v.model import build_classifier, load_saved
@@ -60,9 +60,10 @@ def test_logits_with_and_without_the_cnn_cache_match(prepared: Path) -> None:
     m = load_classifier("tiny", "stats", 0.1, 0.0).eval()
     cache = load_or_build(m, waves, corpus, prep, torch.device("cpu"))
     assert len(cache) == len(corpus.clips)
+    m.bank = FrameBank(cache, torch.device("cpu"))
     raw = collate([ClipDataset(subset, labels, waves, 96_000, None)[i] for i in range(16)])
     cached = collate([ClipDataset(subset, labels, waves, 96_000, cache)[i] for i in range(16)])
-    assert "input_values" in raw and "extract_features" in cached
+    assert "input_values" in raw and set(cached) == {"clip_ids", "labels"}
     with torch.no_grad():
         a = m(**raw).logits
         b = m(**cached).logits

@@ -182,3 +182,46 @@ def dashboard(storage: str | None, host: str, port: int) -> None:
     from hpo.results.dashboard import serve
 
     serve(storage_url(storage), host, port)
+
+
+@cli.command("nested")
+@study_file_option
+@click.option(
+    "--inner-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials of each inner search [default: the study's budget].",
+)
+@storage_option
+@data_option
+@json_option
+def nested(
+    study: str, inner_trials: int | None, storage: str | None, data: Path | None, as_json: bool
+) -> None:
+    """Nested actor cross-validation: an honest estimate of what the search achieves.
+
+    For each outer fold the whole search runs on the other actors (inner studies
+    NAME.nested-K, resumable), and the configuration it picks is scored on the held-out
+    actors."""
+    from hpo.config.paths import storage_url
+    from hpo.config.study import load_spec
+    from hpo.study.nested import run_nested
+
+    spec = load_spec(study).with_overrides(corpus=data)
+    r = run_nested(spec, storage_url(storage), inner_trials)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    m = r["metric"]
+    synth = " (SYNTHETIC corpus)" if r["synthetic_corpus"] else ""
+    click.echo(f"nested CV of '{r['study']}'{synth}, {r['inner_trials']} inner trials per fold:")
+    click.echo(f"{'fold':>4}  {'held-out actors':<16} {m:>8}  {'inner best':>10}  params")
+    for o in r["outer"]:
+        actors = ",".join(map(str, o["actors"]))
+        click.echo(
+            f"{o['fold']:>4}  {actors:<16} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
+            f"{o['params']}"
+        )
+    click.echo(f"estimate: {m} {r['estimate']:.4f} ± {r['std']:.4f} (std over outer folds)")
+    if r["optimism"] is not None:
+        click.echo(f"plain study's best: {r['plain_best']:.4f}; optimism {r['optimism']:+.4f}")

@@ -123,7 +123,8 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     _save(fig, out / "confusion.png")
     plt.close(fig)
 
-    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes))
+    extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
+    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
     return out / "index.html"
 
 
@@ -131,8 +132,54 @@ def _img(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def _best_by_choice(study: Any, complete: list, maximize: bool) -> str:
+    """Per categorical parameter (feature set, speaker_norm, pooling, ...): each choice's
+    best value, so a reader sees what each choice can reach, not only the winner."""
+    from optuna.distributions import CategoricalDistribution
+
+    rows = []
+    dists = {k: d for t in complete for k, d in t.distributions.items()}
+    for param, dist in dists.items():
+        if not isinstance(dist, CategoricalDistribution):
+            continue
+        for choice in dist.choices:
+            vals = [t.value for t in complete if t.params.get(param) == choice]
+            best = (max if maximize else min)(vals) if vals else None
+            shown = "-" if best is None else f"{best:.4f}"
+            rows.append(
+                f"<tr><td>{html.escape(param)}</td><td>{html.escape(str(choice))}</td>"
+                f"<td>{shown}</td><td>{len(vals)}</td></tr>"
+            )
+    if not rows:
+        return ""
+    return (
+        "<h2>Best value per choice</h2><table><tr><th>parameter</th><th>choice</th>"
+        "<th>best</th><th>complete trials</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _nested_line(storage_url: str, name: str, plain: float) -> str:
+    from hpo.study.nested import nested_summary
+
+    n = nested_summary(storage_url, name)
+    if n is None:
+        return "<p>No nested estimate yet (<code>hpo nested --study NAME</code>).</p>"
+    return (
+        f"<h2>Nested cross-validation</h2><p>Estimate {n['estimate']:.4f} ± {n['std']:.4f} "
+        f"over {n['folds']} outer folds, beside the plain study's best {plain:.4f} "
+        f"(optimism {plain - n['estimate']:+.4f}).</p>"
+    )
+
+
 def _html(
-    study: Any, name: str, metric: str, bt: Any, ranked: list, out: Path, notes: list[str]
+    study: Any,
+    name: str,
+    metric: str,
+    bt: Any,
+    ranked: list,
+    out: Path,
+    notes: list[str],
+    extra: str = "",
 ) -> str:
     attrs = study.user_attrs
     synth = attrs.get("corpus_synthetic")
@@ -168,6 +215,7 @@ td,th{{padding:2px 8px;text-align:left}}</style></head><body>
 {esc(str(attrs.get("manifest_hash")))}, git {esc(str(attrs.get("git_revision")))}.</p>
 {"".join(f"<p>{esc(n)}</p>" for n in notes)}
 <table><tr><th>trial</th><th>{esc(metric)}</th><th>params</th></tr>{rows}</table>
+{extra}
 {figs}
 </body></html>
 """

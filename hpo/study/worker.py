@@ -24,7 +24,7 @@ from hpo.config.study import StudySpec
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
-from hpo.study.cv import TrialFailed
+from hpo.study.cv import CvObjective, TrialFailed
 from hpo.study.locks import AskLock, ask_lock
 from hpo.study.orphans import fail_dead_local, fail_orphans, worker_id
 from hpo.study.sampling import build_pruner, build_sampler
@@ -59,8 +59,13 @@ def run_worker(
     index: int,
     reporter: TrialReporter | None,
     corpus: Corpus | None = None,
+    objective: CvObjective | None = None,
 ) -> int:
-    """Run trials until the study has ``n_trials`` finished ones; returns how many ran here."""
+    """Run trials until the study has ``n_trials`` finished ones; returns how many ran here.
+
+    ``objective`` (with its ``folds``) may be given to reuse one across studies, as nested
+    cross-validation does; by default the kind builds it for the corpus's folds.
+    """
     corpus = corpus or load_corpus(spec.data.corpus)
     storage = open_storage(storage_url, spec.run)
     offset = storage.get_n_trials(storage.get_study_id_from_name(spec.name)) + 1000 * index
@@ -70,7 +75,7 @@ def run_worker(
         sampler=build_sampler(spec, offset),
         pruner=build_pruner(spec),
     )
-    inner = get_kind(spec.kind).objective(spec, corpus, reporter)
+    inner = objective or get_kind(spec.kind).objective(spec, corpus, reporter)
     host = worker_id()
     fail_dead_local(study, spec.run.max_retry)  # a resumed run retries them at once
 

@@ -34,6 +34,9 @@ def test_report_writes_every_figure_and_a_self_contained_page(
     assert page.count('src="data:image/png;base64,') == len(FIGURES)
     assert '.png"' not in page
     assert "SYNTHETIC corpus" in page and "Study svm" in page
+    # Each searched feature set and speaker_norm choice with its best value.
+    assert "<td>feature_set</td>" in page and "<td>speaker_norm</td>" in page
+    assert "No nested estimate yet" in page
 
 
 def test_report_on_a_study_without_complete_trials(tmp_path: Path) -> None:

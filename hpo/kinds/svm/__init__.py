@@ -22,7 +22,8 @@ class SvmKind(Kind):
     def prepare(self, spec, corpus, reporter=None) -> None:
         from hpo.kinds.svm.features import load_features
 
-        load_features(corpus, spec.settings.features)
+        for variant in spec.settings.feature_variants(spec.space):
+            load_features(corpus, variant)
 
     def objective(self, spec, corpus, reporter=None):
         from hpo.kinds.svm.objective import SvmObjective

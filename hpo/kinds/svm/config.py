@@ -11,13 +11,23 @@ from hpo.config.tables import build
 from hpo.errors import SpecError
 
 SECTIONS = ("features", "svm")
-SEARCHABLE = {"kernel", "C", "gamma", "degree", "coef0"}
+SVC_PARAMS = {"kernel", "C", "gamma", "degree", "coef0"}
+# Searchable feature choices: parameter name -> [features] key.
+FEATURE_PARAMS = {"feature_set": "set", "speaker_norm": "speaker_norm"}
+SEARCHABLE = SVC_PARAMS | set(FEATURE_PARAMS)
+FEATURE_SETS = ("librosa", "egemaps", "compare")
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Utterance-level descriptors: statistics over time of frame-level features."""
+    """Utterance-level descriptors.
 
+    ``set``: ``librosa`` (statistics over time of the frame-level features below),
+    ``egemaps`` (openSMILE eGeMAPSv02 functionals, 88) or ``compare`` (openSMILE
+    ComParE_2016 functionals, 6,373); the settings below apply to ``librosa`` only.
+    """
+
+    set: Literal["librosa", "egemaps", "compare"] = "librosa"
     sample_rate: int = 16_000
     n_fft: int = 512  # 32 ms at 16 kHz
     hop_length: int = 160  # 10 ms
@@ -79,8 +89,21 @@ class Settings:
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fixed settings with a trial's parameters merged in: what a model is trained with."""
-        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SEARCHABLE}
-        return {"features": dataclasses.asdict(self.features), "svm": svm}
+        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SVC_PARAMS}
+        features = dataclasses.asdict(self.features) | {
+            FEATURE_PARAMS[k]: v for k, v in params.items() if k in FEATURE_PARAMS
+        }
+        return {"features": features, "svm": svm}
+
+    def feature_variants(self, space: tuple[Param, ...]) -> list[FeatureSettings]:
+        """Every feature setting a trial of ``space`` may use (for caches built up front)."""
+        choices = {
+            k: list(getattr(p.distribution, "choices", ()))
+            for p in space
+            if (k := FEATURE_PARAMS.get(p.name))
+        }
+        sets = choices.get("set") or [self.features.set]
+        return [dataclasses.replace(self.features, set=s) for s in sets]
 
 
 def check_space(space: tuple[Param, ...], where: str) -> None:
@@ -89,4 +112,14 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
             raise SpecError(
                 f"{where}: [space.{p.name}] is not an SVM parameter "
                 f"(searchable: {', '.join(sorted(SEARCHABLE))})"
+            )
+        choices = getattr(p.distribution, "choices", None)
+        if p.name in FEATURE_PARAMS and choices is None:
+            raise SpecError(f"{where}: [space.{p.name}] must be categorical")
+        allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(p.name)
+        bad = [c for c in choices or () if allowed is not None and c not in allowed]
+        if bad:
+            raise SpecError(
+                f"{where}: [space.{p.name}] choice {bad[0]!r} is not one of "
+                f"{', '.join(map(str, allowed))}"
             )

@@ -1,7 +1,15 @@
-"""Utterance-level librosa descriptors, computed once per corpus and settings, cached on disk.
+"""Utterance-level features, computed once per corpus, feature set and settings, cached.
 
-The cache key is the manifest hash plus the feature settings plus ``FEATURE_VERSION``, so no
-trial recomputes features and a changed corpus or setting never reads stale ones.
+Three sets: ``librosa`` (below), and openSMILE's ``egemaps`` (eGeMAPSv02 functionals, 88)
+and ``compare`` (ComParE_2016 functionals, 6,373), the field's standard sets, from the
+``opensmile`` package (its extractor and configs ship in the wheel). The cache key is the
+manifest hash plus the set and its settings plus ``FEATURE_VERSION`` (and openSMILE's
+version), so no trial recomputes features and a changed corpus or setting never reads stale
+ones.
+
+Non-finite values (openSMILE gives NaN for a few functionals on clips with too few voiced
+frames) are replaced, column by column, by the median of that column's finite values, and
+counted: the SVC never sees them.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from hpo.util.io import atomic_path
 from hpo.util.parallel import pmap
 
 FEATURE_VERSION = 1  # bump when the computation below changes
+OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+_SMILE: dict[str, object] = {}  # one extractor per set and process
 
 
 def _stats(frames: np.ndarray, stats: list[str]) -> list[np.ndarray]:
@@ -105,20 +115,56 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
     return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
 
 
+def smile_features(y: np.ndarray, feature_set: str) -> np.ndarray:
+    """openSMILE functionals of one 16 kHz clip."""
+    if feature_set not in _SMILE:
+        import opensmile
+
+        _SMILE[feature_set] = opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[feature_set]),
+            feature_level=opensmile.FeatureLevel.Functionals,
+        )
+    smile = _SMILE[feature_set]
+    return smile.process_signal(y, 16_000).to_numpy(dtype=np.float32)[0]  # type: ignore[attr-defined]
+
+
+def features_of(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """One clip (16 kHz float32) → the feature vector of set ``s.set``."""
+    if s.set == "librosa":
+        return clip_features(y, s)
+    return smile_features(y, s.set)
+
+
 def _one(args: tuple[str, FeatureSettings]) -> np.ndarray:
     path, s = args
-    return clip_features(load_clip(path), s)
+    return features_of(load_clip(path), s)
 
 
 def cache_key(corpus: Corpus, s: FeatureSettings) -> str:
     # Speaker normalisation is applied after the cache: it does not change what is stored.
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k != "speaker_norm"}
+    if s.set != "librosa":  # librosa's settings do not touch openSMILE's features
+        from importlib.metadata import version
+
+        settings = {"set": s.set, "opensmile": version("opensmile")}
     blob = json.dumps([FEATURE_VERSION, corpus.manifest_hash, settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def cache_path(corpus: Corpus, s: FeatureSettings) -> Path:
-    return corpus.root / "cache" / "features" / f"svm-{cache_key(corpus, s)}.npy"
+    return corpus.root / "cache" / "features" / f"{s.set}-{cache_key(corpus, s)}.npy"
+
+
+def impute_non_finite(X: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replace NaN/inf by the column's finite median (0 for a column with none)."""
+    bad = ~np.isfinite(X)
+    n = int(bad.sum())
+    if n:
+        X = X.copy()
+        for j in np.flatnonzero(bad.any(0)):
+            finite = X[~bad[:, j], j]
+            X[bad[:, j], j] = np.median(finite) if finite.size else 0.0
+    return X, n
 
 
 def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
@@ -128,18 +174,19 @@ def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -
         try:
             X = np.load(path)
             if X.shape[0] == len(corpus.clips):
-                return X
+                return impute_non_finite(X)[0]
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed, then replaced atomically
     tasks = [(str(corpus.clip_path(c)), s) for c in corpus.clips]
     # Compile librosa's numba kernels here, once, before the workers start: workers that all
     # compile and write numba's on-disk cache at the same moment have left it corrupt.
-    clip_features(np.random.default_rng(0).uniform(-0.1, 0.1, s.sample_rate).astype(np.float32), s)
-    rows = list(pmap(_one, tasks, "extracting features", jobs, chunksize=16))
+    noise = np.random.default_rng(0).uniform(-0.1, 0.1, s.sample_rate).astype(np.float32)
+    features_of(noise, s)
+    rows = list(pmap(_one, tasks, f"{s.set} features", jobs, chunksize=16))
     X = np.stack(rows)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, X)
-    return X
+        np.save(f, X)  # as extracted: imputation is a choice made when reading
+    return impute_non_finite(X)[0]
 
 
 MIN_SPEAKER_CLIPS = 8

@@ -9,6 +9,8 @@ import numpy as np
 
 from hpo.errors import HpoError
 
+IMPUTE_FILE = "impute.npy"
+
 
 def make_pipeline(svm: dict[str, Any], probability: bool = False, seed: int = 0):
     """A scikit-learn Pipeline from the merged ``[svm]`` settings of a study or an export."""
@@ -41,19 +43,22 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> None:
     import joblib
 
     from hpo.kinds.svm.config import FeatureSettings
-    from hpo.kinds.svm.features import corpus_features
+    from hpo.kinds.svm.features import corpus_features, load_features
 
-    X = corpus_features(corpus, FeatureSettings(**cfg["features"]))
+    s = FeatureSettings(**cfg["features"])
+    X = corpus_features(corpus, s)
     y = np.array([c.emotion_id - 1 for c in corpus.clips])
     pipe = make_pipeline(cfg["svm"], probability=True).fit(X, y)
     joblib.dump(pipe, out / "model.joblib")
+    # What a non-finite feature of a new clip is replaced by: the training corpus's median.
+    np.save(out / IMPUTE_FILE, np.median(load_features(corpus, s), axis=0))
 
 
 def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
     import joblib
 
     from hpo.kinds.svm.config import FeatureSettings
-    from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, clip_features, speaker_normalize
+    from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
 
     pipe = joblib.load(model_dir / "model.joblib")
     s = FeatureSettings(**meta["config"]["features"])
@@ -63,7 +68,10 @@ def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
             f"{MIN_SPEAKER_CLIPS} clips of one speaker (all clips given are taken as one "
             "speaker), or train with speaker_norm = false"
         )
-    X = np.stack([clip_features(w, s) for w in waves])
+    X = np.stack([features_of(w, s) for w in waves])
+    bad = ~np.isfinite(X)
+    if bad.any():
+        X = np.where(bad, np.load(model_dir / IMPUTE_FILE)[None, :], X)
     if s.speaker_norm:
         X = speaker_normalize(X, np.zeros(len(X)))
     return pipe.predict_proba(X)

@@ -1,8 +1,14 @@
-"""The ``svm`` objective: cached features → scaler + SVC, scored by actor cross-validation."""
+"""The ``svm`` objective: cached features → scaler + SVC, scored by actor cross-validation.
+
+Features of every feature variant the space can pick are loaded once; per variant and fold
+the standardised Gram matrices are built on first use (``kernels.py``), so a trial only
+evaluates a kernel function and fits the SVC.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import optuna
@@ -11,10 +17,15 @@ from sklearn.exceptions import ConvergenceWarning
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
-from hpo.kinds.svm.features import corpus_features
-from hpo.kinds.svm.model import make_pipeline
+from hpo.kinds.svm.config import FeatureSettings
+from hpo.kinds.svm.features import load_features, speaker_normalize
+from hpo.kinds.svm.kernels import FoldGram, fold_gram, kernels, precomputed_svc
 from hpo.study.cv import CvObjective, FoldFn
 from hpo.study.metrics import fold_scores
+
+# Fold layouts x feature variants kept (each ~12 MB on RAVDESS): the plain study's 6 folds
+# x 6 variants fit; nested CV's inner layouts are computed again when evicted.
+MAX_GRAMS = 48
 
 
 class SvmObjective(CvObjective):
@@ -23,21 +34,39 @@ class SvmObjective(CvObjective):
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         self.spec = spec
         self.reporter = reporter
-        self.X = corpus_features(corpus, spec.settings.features)
+        self.speakers = np.array([c.actor for c in corpus.clips])
+        self.raw = {
+            s.set: load_features(corpus, s) for s in spec.settings.feature_variants(spec.space)
+        }
         self.y = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
+        self._grams: OrderedDict[tuple, FoldGram] = OrderedDict()
+
+    def features(self, s: FeatureSettings) -> np.ndarray:
+        X = self.raw[s.set]
+        return speaker_normalize(X, self.speakers) if s.speaker_norm else X
+
+    def gram(self, s: FeatureSettings, fold: Fold) -> FoldGram:
+        key = (s.set, s.speaker_norm, fold.train.tobytes(), fold.valid.tobytes())
+        if key not in self._grams:
+            self._grams[key] = fold_gram(self.features(s), fold)
+            if len(self._grams) > MAX_GRAMS:  # nested CV visits many fold layouts
+                self._grams.popitem(last=False)
+        self._grams.move_to_end(key)
+        return self._grams[key]
 
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
-        svm = self.spec.settings.merged(params)["svm"]
+        merged = self.spec.settings.merged(params)
+        svm, s = merged["svm"], FeatureSettings(**merged["features"])
 
         def fit_and_score(fold: Fold) -> dict:
-            pipe = make_pipeline(svm)
+            k_train, k_valid = kernels(svm, self.gram(s, fold))
+            svc = precomputed_svc(svm)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
-                pipe.fit(self.X[fold.train], self.y[fold.train])
+                svc.fit(k_train, self.y[fold.train])
             if any(issubclass(w.category, ConvergenceWarning) for w in caught):
                 trial.set_user_attr("warning", "SVC stopped at max_iter before converging")
-            pred = pipe.predict(self.X[fold.valid])
-            return fold_scores(self.y[fold.valid], pred, n_classes=8)
+            return fold_scores(self.y[fold.valid], svc.predict(k_valid), n_classes=8)
 
         return fit_and_score

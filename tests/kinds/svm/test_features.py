@@ -1,0 +1,78 @@
+"""Feature sets: librosa, openSMILE eGeMAPS and ComParE; cached per set; no NaN reaches the SVC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+from click.testing import CliRunner
+
+from hpo.cli import cli
+from hpo.corpus.manifest import load_corpus
+from hpo.kinds.svm.config import FeatureSettings
+from hpo.kinds.svm.features import cache_path, impute_non_finite, load_features
+from tests.helpers import write_spec
+
+
+def test_each_set_has_its_dimensions_and_its_own_cache(prepared: Path) -> None:
+    corpus = load_corpus(prepared)
+    dims = {"librosa": 403, "egemaps": 88, "compare": 6373}
+    paths = set()
+    for name, d in dims.items():
+        s = FeatureSettings(set=name)
+        X = load_features(corpus, s)
+        assert X.shape == (len(corpus.clips), d) and np.isfinite(X).all()
+        assert cache_path(corpus, s).is_file()
+        paths.add(cache_path(corpus, s))
+    assert len(paths) == 3
+    # openSMILE's sets ignore librosa's settings: same cache whatever n_mfcc says.
+    assert cache_path(corpus, FeatureSettings(set="egemaps", n_mfcc=13)) == cache_path(
+        corpus, FeatureSettings(set="egemaps")
+    )
+
+
+def test_non_finite_values_become_the_column_median() -> None:
+    X = np.array([[1.0, np.nan], [3.0, 2.0], [np.inf, 4.0], [5.0, 6.0]], dtype=np.float32)
+    out, n = impute_non_finite(X)
+    assert n == 2 and np.isfinite(out).all()
+    assert out[2, 0] == 3.0 and out[0, 1] == 4.0  # medians of the finite values
+
+
+def test_the_chosen_feature_set_and_normalisation_follow_export_train_predict(
+    tmp_path: Path, prepared: Path, synth_src: Path
+) -> None:
+    spec = write_spec(
+        tmp_path / "svm.toml",
+        data={"corpus": str(prepared)},
+        space={
+            "feature_set": {"type": "categorical", "choices": ["egemaps"]},
+            "speaker_norm": {"type": "categorical", "choices": [False]},
+        },
+    )
+    db, run = tmp_path / "s.db", CliRunner()
+    assert (
+        run.invoke(
+            cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]
+        ).exit_code
+        == 0
+    )
+    best = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}").best_trial
+    assert best.params["feature_set"] == "egemaps" and best.params["speaker_norm"] is False
+    cfg = tmp_path / "best.json"
+    res = run.invoke(
+        cli,
+        ["export", "--study", "svm", "--storage", str(db), "--out", str(cfg), "--format", "json"],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(cfg.read_text())
+    assert doc["config"]["features"]["set"] == "egemaps"
+    assert doc["config"]["features"]["speaker_norm"] is False
+    out = tmp_path / "model"
+    assert run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)]).exit_code == 0
+    clip = str(sorted((synth_src / "Actor_05").glob("*.wav"))[0])
+    res = run.invoke(cli, ["predict", "--model", str(out), clip, "--json"])
+    assert res.exit_code == 0, res.output  # one clip is enough without speaker_norm
+    probs = json.loads(res.stdout)["predictions"][clip]
+    assert len(probs) == 8 and abs(sum(probs) - 1) < 1e-4

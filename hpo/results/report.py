@@ -123,6 +123,20 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     _save(fig, out / "confusion.png")
     plt.close(fig)
 
+    # The layer mix a layer_weighted pooling learned (best trial, mean over its folds).
+    (out / "layer_weights.png").unlink(missing_ok=True)
+    if bt.user_attrs.get("layer_weights"):
+        w = np.mean(list(bt.user_attrs["layer_weights"].values()), axis=0)
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.bar(range(len(w)), w, color="tab:blue")
+        ax.set(
+            xlabel="layer (0: transformer input)",
+            ylabel="softmax weight",
+            title=f"learned layer weights, best trial #{bt.number}",
+        )
+        _save(fig, out / "layer_weights.png")
+        plt.close(fig)
+
     extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
     write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
     return out / "index.html"
@@ -198,7 +212,8 @@ def _html(
     figs = "".join(
         f'<figure><img alt="{f}" src="{_img(out / f"{f}.png")}"><figcaption>{f}</figcaption>'
         "</figure>"
-        for f in FIGURES
+        for f in (*FIGURES, "layer_weights")
+        if (out / f"{f}.png").is_file()
     )
     esc = html.escape
     return f"""<!doctype html>

@@ -33,14 +33,20 @@ class W2vKind(Kind):
         return backbone_info(spec.settings.model.name)
 
     def prepare(self, spec, corpus, reporter=None) -> None:
-        from hpo.kinds.w2v.objective import build_caches
+        if spec.settings.model.finetune:
+            from hpo.kinds.w2v.objective import build_caches
 
-        build_caches(spec, corpus, reporter)
+            build_caches(spec, corpus, reporter)
+        else:
+            from hpo.kinds.w2v.probe import build_layer_cache
+
+            build_layer_cache(spec, corpus, reporter)
 
     def objective(self, spec, corpus, reporter=None):
-        from hpo.kinds.w2v.objective import W2vObjective
+        from hpo.kinds.w2v.objective import ProbeObjective, W2vObjective
 
-        return W2vObjective(spec, corpus, reporter)
+        cls = W2vObjective if spec.settings.model.finetune else ProbeObjective
+        return cls(spec, corpus, reporter)
 
     def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
         from hpo.kinds.w2v.saved import train_and_save

@@ -33,6 +33,12 @@ class ModelSettings:
     dropout: float = 0.1  # before the linear classifier
     # SpecAugment-style time masking of the encoder input while training (wav2vec 2.0 fine-tuning).
     mask_time_prob: float = 0.05
+    # false: the whole backbone stays frozen and only pooling + classifier are trained, on
+    # a cache of every layer's outputs (the SUPERB/EmoBox protocol; minutes, even on a CPU).
+    finetune: bool = True
+    # With finetune = false: the layer that pooling other than layer_weighted reads
+    # (-1: the backbone's output, 0: the input of the first transformer layer).
+    probe_layer: int = -1
 
     def check(self, where: str) -> None:
         if not 0 <= self.dropout < 1 or not 0 <= self.mask_time_prob < 1:

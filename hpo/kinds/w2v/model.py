@@ -62,6 +62,7 @@ class EmotionClassifier(nn.Module):
         self.pooler, width = make_pooling(pooling, cfg.hidden_size, cfg.num_hidden_layers + 1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(width, n_labels)
+        self.wants_all_layers = isinstance(self.pooler, LayerWeightedPooling)
         self.bank = None  # a cache.FrameBank, attached by the objective
         self._frames: torch.Tensor | None = None
         self._ran: list[int] = []
@@ -99,12 +100,13 @@ class EmotionClassifier(nn.Module):
         return nn.utils.rnn.pad_sequence(feats, batch_first=True), frame_lengths
 
     # -- forward ---------------------------------------------------------------------------
-    def layer_states(self, hidden_states: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """All L+1 states (L, B, T, H) from the backbone's ``hidden_states``.
+    def layer_states(self, hidden_states: tuple[torch.Tensor, ...], last=None) -> torch.Tensor:
+        """All L+1 states (L+1, B, T, H) from the backbone's ``hidden_states``.
 
         transformers records a state per layer that *ran*: under layerdrop a skipped layer
         records nothing and the tuple is shorter. A skipped layer passes its input through,
-        so its state is the previous one; the layer hooks say which ran.
+        so its state is the previous one; the layer hooks say which ran. The last state is
+        the backbone's output (``last``: after the final layer norm of pre-LN encoders).
         """
         states, k = [hidden_states[0]], 1
         for i in range(len(self.backbone.encoder.layers)):
@@ -115,7 +117,36 @@ class EmotionClassifier(nn.Module):
                 states.append(states[-1])
         if k != len(hidden_states):
             raise RuntimeError(f"{len(hidden_states)} hidden states for {k} recorded layers")
+        if last is not None:
+            states[-1] = last
         return torch.stack(states)
+
+    def encode(
+        self, extract_features: torch.Tensor, frame_lengths: torch.Tensor, all_layers: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone on CNN frames: (last state (B, T, H) or all L+1 states, frame mask)."""
+        cfg = self.backbone.config
+        b, t = extract_features.shape[:2]
+        device = extract_features.device
+        n_samples = samples_for_frames(cfg, frame_lengths.to(device))
+        attention_mask = (
+            torch.arange(int(n_samples.max()), device=device)[None] < n_samples[:, None]
+        )
+        # The CNN sees one receptive field per clip; the hook replaces its output.
+        stub = torch.zeros(b, int(samples_for_frames(cfg, torch.tensor(1))), device=device)
+        self._frames, self._ran = extract_features, []
+        try:
+            out = self.backbone(
+                input_values=stub.to(extract_features.dtype),
+                attention_mask=attention_mask.long(),
+                output_hidden_states=all_layers,
+            )
+        finally:
+            self._frames = None
+        mask = torch.arange(t, device=device)[None, :] < frame_lengths.to(device)[:, None]
+        if all_layers:
+            return self.layer_states(out.hidden_states, out.last_hidden_state), mask
+        return out.last_hidden_state, mask
 
     def forward(
         self,
@@ -134,30 +165,8 @@ class EmotionClassifier(nn.Module):
                 raise ValueError("give input_values + lengths, or extract_features + frame_lengths")
             extract_features, frame_lengths = self.cnn_batch(input_values, lengths)
         assert frame_lengths is not None
-        cfg = self.backbone.config
-        b, t = extract_features.shape[:2]
-        device = extract_features.device
-        n_samples = samples_for_frames(cfg, frame_lengths.to(device))
-        attention_mask = (
-            torch.arange(int(n_samples.max()), device=device)[None] < n_samples[:, None]
-        )
-        # The CNN sees one receptive field per clip; the hook replaces its output.
-        stub = torch.zeros(b, int(samples_for_frames(cfg, torch.tensor(1))), device=device)
-        want_layers = isinstance(self.pooler, LayerWeightedPooling)
-        self._frames, self._ran = extract_features, []
-        try:
-            out = self.backbone(
-                input_values=stub.to(extract_features.dtype),
-                attention_mask=attention_mask.long(),
-                output_hidden_states=want_layers,
-            )
-        finally:
-            self._frames = None
-        mask = torch.arange(t, device=device)[None, :] < frame_lengths.to(device)[:, None]
-        if want_layers:
-            pooled = self.pooler(self.layer_states(out.hidden_states), mask)
-        else:
-            pooled = self.pooler(out.last_hidden_state, mask)
+        states, mask = self.encode(extract_features, frame_lengths, self.wants_all_layers)
+        pooled = self.pooler(states, mask)
         logits = self.classifier(self.dropout(pooled))
         loss = None
         if labels is not None:

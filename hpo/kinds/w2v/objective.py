@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -100,36 +101,22 @@ class W2vObjective(CvObjective):
             reporter.log(f"TensorBoard logs: {self.tb_root} (tensorboard --logdir {self.tb_root})")
 
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
-        import torch
-
         from hpo.kinds.w2v.data import ClipDataset
-        from hpo.kinds.w2v.train import Diverged, Screened, train_fold
+        from hpo.kinds.w2v.train import train_fold
 
         cfg = self.spec.settings.merged(params)
-        tb = self.tb_root / f"trial-{trial.number:04d}"
-        trial.set_user_attr("tensorboard", str(tb))
-        trial.set_user_attr("model", self.model_name)
-        trial.set_user_attr("random_init_model", self.random_init)
-
-        p = self.spec.pruner
-        epochs_run: list[float] = []
+        tb = _announce(trial, self.tb_root, self.model_name, self.random_init)
+        guard = FoldGuard(trial, self.spec)
 
         def fit_and_score(fold: Fold) -> dict:
-            seed = cfg["training"]["seed"] + fold.index
-            screen = None
-            if p.epoch_stage and fold.index == p.screen_fold:
-                screen = EpochScreen(
-                    trial,
-                    p.epoch_warmup,
-                    p.epoch_percentile,
-                    p.epoch_startup_trials,
-                    self.spec.objective.direction == "maximize",
-                )
-            model = new_classifier(self.model_name, cfg["model"], seed)
+            model = new_classifier(
+                self.model_name, cfg["model"], cfg["training"]["seed"] + fold.index
+            )
             model.bank = self.bank
             mk = lambda idx: ClipDataset(idx, self.labels, self.waves, self.max_samples, self.cache)  # noqa: E731
-            try:
-                result = train_fold(
+
+            def run(model=model):
+                r = train_fold(
                     model,
                     cfg["training"],
                     mk(fold.train),
@@ -137,30 +124,147 @@ class W2vObjective(CvObjective):
                     tb / f"fold-{fold.index}",
                     fold.index,
                     self.reporter,
-                    screen,
+                    guard.screen(fold),
                     self.spec.objective.metric,
                 )
-            except Screened as e:
-                epochs_run.append(e.epochs)
-                trial.set_user_attr("epochs_run", sum(epochs_run))
-                trial.set_user_attr("pruned_reason", str(e))
-                trial.set_user_attr("pruned_at", {"fold": fold.index, "epoch": e.epochs})
-                raise optuna.TrialPruned(str(e)) from None
-            except Diverged as e:
-                trial.set_user_attr("pruned_reason", f"diverged: {e}")
-                raise optuna.TrialPruned(f"diverged: {e}") from None
-            except torch.cuda.OutOfMemoryError:
-                trial.set_user_attr("pruned_reason", f"GPU out of memory at fold {fold.index}")
-                raise optuna.TrialPruned("GPU out of memory") from None
+                trial.set_user_attr("schedule_phases", list(r.phases))
+                guard.layer_weights(fold, model.pooler)
+                return r.scores, r.epochs
+
+            try:
+                return guard.run(fold, run)
             finally:
-                del model
-                gc.collect()
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            assert result is not None
-            epochs_run.append(result.epochs)
-            trial.set_user_attr("epochs_run", sum(epochs_run))
-            trial.set_user_attr("schedule_phases", list(result.phases))
-            return result.scores
+                del model, run
+                gc.collect()  # free the fold's model (GPU memory) before the next one
+
+        return fit_and_score
+
+
+def _announce(trial: optuna.Trial, tb_root: Path, model: str, random_init: bool) -> Path:
+    tb = tb_root / f"trial-{trial.number:04d}"
+    trial.set_user_attr("tensorboard", str(tb))
+    trial.set_user_attr("model", model)
+    trial.set_user_attr("random_init_model", random_init)
+    return tb
+
+
+class FoldGuard:
+    """What every w2v fold shares: the epoch stage, and turning a diverged, screened-out or
+    out-of-memory fold into a PRUNED trial with its reason; epochs trained are counted."""
+
+    def __init__(self, trial: optuna.Trial, spec: StudySpec) -> None:
+        self.trial, self.spec, self.epochs_run = trial, spec, 0.0
+        self.weights: dict[str, list[float]] = {}
+
+    def screen(self, fold: Fold) -> EpochScreen | None:
+        p = self.spec.pruner
+        if not (p.epoch_stage and fold.index == p.screen_fold):
+            return None
+        maximize = self.spec.objective.direction == "maximize"
+        return EpochScreen(
+            self.trial, p.epoch_warmup, p.epoch_percentile, p.epoch_startup_trials, maximize
+        )
+
+    def layer_weights(self, fold: Fold, pooler) -> None:
+        """The layer mix ``layer_weighted`` learned, per fold (for the report)."""
+        import torch
+
+        if hasattr(pooler, "layer_logits"):
+            w = torch.softmax(pooler.layer_logits.detach().float().cpu(), 0)
+            self.weights[str(fold.index)] = [round(float(v), 5) for v in w]
+            self.trial.set_user_attr("layer_weights", self.weights)
+
+    def run(self, fold: Fold, train) -> dict:
+        import torch
+
+        from hpo.kinds.w2v.train import Diverged, Screened
+
+        t = self.trial
+        try:
+            scores, epochs = train()
+        except Screened as e:
+            self._count(e.epochs)
+            t.set_user_attr("pruned_reason", str(e))
+            t.set_user_attr("pruned_at", {"fold": fold.index, "epoch": e.epochs})
+            raise optuna.TrialPruned(str(e)) from None
+        except Diverged as e:
+            t.set_user_attr("pruned_reason", f"diverged: {e}")
+            raise optuna.TrialPruned(f"diverged: {e}") from None
+        except torch.cuda.OutOfMemoryError:
+            t.set_user_attr("pruned_reason", f"GPU out of memory at fold {fold.index}")
+            raise optuna.TrialPruned("GPU out of memory") from None
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        self._count(epochs)
+        return scores
+
+    def _count(self, epochs: float) -> None:
+        self.epochs_run += epochs
+        self.trial.set_user_attr("epochs_run", self.epochs_run)
+
+
+class ProbeObjective(CvObjective):
+    """Frozen backbone (``[model] finetune = false``): each fold trains the head on the
+    layer cache (``probe.py``); the same folds, pruning, epoch stage and TensorBoard."""
+
+    def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
+        from hpo.kinds.w2v.backbone import resolve_model_name
+        from hpo.kinds.w2v.probe import build_layer_cache
+
+        quiet_transformers()
+        self.spec, self.reporter = spec, reporter
+        self.model_name = spec.settings.model.name
+        _, self.random_init = resolve_model_name(self.model_name)
+        self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+        self.folds = corpus_folds(corpus, spec.data.folds)
+        self.cache = build_layer_cache(spec, corpus, reporter)
+        self._inputs: dict[tuple[str, int], Any] = {}
+        self.tb_root = Path(spec.settings.training.tensorboard_dir) / spec.name
+
+    def inputs(self, pooling: str):
+        from hpo.kinds.w2v.probe import ProbeInputs
+
+        key = (pooling, self.spec.settings.model.probe_layer)
+        if key not in self._inputs:
+            self._inputs[key] = ProbeInputs(self.cache, *key)
+        return self._inputs[key]
+
+    def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
+        import torch
+
+        from hpo.kinds.w2v.probe import ProbeHead, train_head
+
+        cfg = self.spec.settings.merged(params)
+        m, t = cfg["model"], cfg["training"]
+        tb = _announce(trial, self.tb_root, self.model_name, self.random_init)
+        guard = FoldGuard(trial, self.spec)
+        hidden = self.cache.states.shape[-1]
+
+        def fit_and_score(fold: Fold) -> dict:
+            seed = t["seed"] + fold.index
+            torch.manual_seed(seed)
+            head = ProbeHead(m["pooling"], hidden, self.cache.n_layers, m["dropout"])
+
+            def run():
+                on_epoch = None
+                if self.reporter:
+                    on_epoch = lambda e, n, info: self.reporter.epoch_done(fold.index, e, n, info)  # noqa: E731
+                scores, epochs = train_head(
+                    head,
+                    self.inputs(m["pooling"]),
+                    self.labels,
+                    fold.train,
+                    fold.valid,
+                    {**t, "seed": seed},
+                    tb / f"fold-{fold.index}",
+                    guard.screen(fold),
+                    self.spec.objective.metric,
+                    on_epoch,
+                )
+                guard.layer_weights(fold, head.pooler)
+                return scores, epochs
+
+            return guard.run(fold, run)
 
         return fit_and_score

@@ -21,6 +21,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
     quiet_transformers()
     m, t = cfg["model"], cfg["training"]
     info = backbone_info(m["name"])
+    if not m.get("finetune", True):
+        return _train_probe(cfg, corpus, out, info)
     max_samples = int(t["max_seconds"] * TARGET_SR)
     waves, preprocessing = load_waves(corpus, m["name"], max_samples)
     labels = np.array([c.emotion_id - 1 for c in corpus.clips])
@@ -43,6 +45,36 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
     model.cpu().save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS)})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
+
+
+def _train_probe(cfg: dict[str, Any], corpus, out: Path, info: dict) -> dict[str, Any]:
+    """A frozen backbone: train the head on the layer cache of every clip, then save it
+    with the backbone as the same classifier fine-tuning makes (``hpo predict`` is one)."""
+    import torch
+
+    from hpo.config.study import spec_from_dict
+    from hpo.corpus.ravdess import EMOTIONS
+    from hpo.kinds.w2v.backbone import load_feature_extractor
+    from hpo.kinds.w2v.objective import new_classifier
+    from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache, train_head
+
+    m, t = cfg["model"], cfg["training"]
+    raw = {"kind": "w2v", "model": m, "training": t, "space": {"pooling": _ONE_POOLING}}
+    cache = build_layer_cache(spec_from_dict(raw, Path("export.toml")), corpus)
+    torch.manual_seed(t["seed"])
+    head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"])
+    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+    everyone = np.arange(len(labels))
+    train_head(head, ProbeInputs(cache, m["pooling"], m["probe_layer"]), labels, everyone, None, t)
+    model = new_classifier(m["name"], m, t["seed"])
+    missing, unexpected = model.load_state_dict(head.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("backbone.") for k in missing)
+    model.save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS), "probe": True})
+    load_feature_extractor(m["name"]).save_pretrained(out)
+    return info
+
+
+_ONE_POOLING = {"type": "categorical", "choices": ["mean"]}
 
 
 def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""Frozen-backbone studies: the layer cache changes speed, not results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hpo.cli import cli
+from hpo.config.study import load_spec
+from hpo.corpus.manifest import load_corpus
+from hpo.kinds.w2v.config import POOLINGS
+from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache
+from tests.helpers import write_spec
+
+
+def _spec(tmp_path: Path, prepared: Path, **sections) -> Path:
+    return write_spec(
+        tmp_path / "probe.toml",
+        base="w2v-probe",
+        data={"corpus": str(prepared)},
+        model={"name": "tiny"},
+        training={"epochs": 4.0, "tensorboard_dir": str(tmp_path / "runs")},
+        **sections,
+    )
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_probe_logits_equal_the_fine_tuning_classifiers(
+    tmp_path: Path, prepared: Path, pooling: str
+) -> None:
+    from hpo.kinds.w2v.objective import load_waves, new_classifier
+
+    spec = load_spec(_spec(tmp_path, prepared))
+    corpus = load_corpus(prepared)
+    cache = build_layer_cache(spec, corpus)
+    assert cache.states.dtype == np.float16 and isinstance(cache.states, np.memmap)
+    torch.manual_seed(1)
+    head = ProbeHead(pooling, cache.states.shape[-1], cache.n_layers, 0.1).eval()
+    for p in head.parameters():  # not the zero init: a real mix of layers and scores
+        torch.nn.init.normal_(p, std=0.5)
+    clf = new_classifier("tiny", {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.0}, 0)
+    clf.load_state_dict(head.state_dict(), strict=False)  # the same head weights
+    clf.eval()
+    idx = np.arange(0, len(corpus.clips), 37)[:10]
+    waves, _ = load_waves(corpus, "tiny", 96_000)
+    with torch.no_grad():
+        probe = head(*ProbeInputs(cache, pooling, -1).batch(idx))
+        live = torch.cat(
+            [
+                clf(
+                    input_values=torch.from_numpy(waves[i])[None],
+                    lengths=torch.tensor([len(waves[i])]),
+                ).logits
+                for i in idx
+            ]
+        )
+    # The cache stores frames in half precision: equal up to that rounding.
+    torch.testing.assert_close(probe, live, atol=2e-3, rtol=2e-3)
+    assert torch.equal(probe.argmax(-1), live.argmax(-1))
+
+
+def test_probe_study_trains_the_head_only_and_round_trips(
+    tmp_path: Path, prepared: Path, synth_src: Path
+) -> None:
+    spec = _spec(tmp_path, prepared)
+    db = tmp_path / "s.db"
+    run = CliRunner()
+    res = run.invoke(cli, ["run", "--study", str(spec), "--n-trials", "3", "--storage", str(db)])
+    assert res.exit_code == 0, res.output
+    assert "layer cache:" in res.output and "GiB on disk" in res.output
+    study = optuna.load_study(study_name="w2v-probe", storage=f"sqlite:///{db}")
+    assert study.user_attrs["backbone"] == "wav2vec2"
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert done and all(None not in t.user_attrs["fold_accuracy"] for t in done)
+    for t in done:
+        assert Path(t.user_attrs["tensorboard"], "fold-0").is_dir()
+        if t.params["pooling"] == "layer_weighted":
+            w = t.user_attrs["layer_weights"]["0"]
+            assert len(w) == 3 and sum(w) == pytest.approx(1, abs=1e-3)
+    cfg = tmp_path / "best.toml"
+    assert (
+        run.invoke(
+            cli, ["export", "--study", "w2v-probe", "--storage", str(db), "--out", str(cfg)]
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "model"
+    res = run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "head.json").read_text())["probe"] is True
+    clip = str(sorted((synth_src / "Actor_02").glob("*.wav"))[0])
+    res = run.invoke(cli, ["predict", "--model", str(out), clip, "--json"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["predictions"][clip]) == 8
+
+
+def test_report_shows_the_learned_layer_weights_of_the_best_trial(
+    tmp_path: Path, prepared: Path
+) -> None:
+    spec = _spec(
+        tmp_path,
+        prepared,
+        space={"pooling": {"type": "categorical", "choices": ["layer_weighted"]}},
+    )
+    db = tmp_path / "s.db"
+    run = CliRunner()
+    assert (
+        run.invoke(
+            cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "rep"
+    res = run.invoke(
+        cli, ["report", "--study", "w2v-probe", "--storage", str(db), "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert (out / "layer_weights.png").read_bytes()[:4] == b"\x89PNG"
+    assert 'alt="layer_weights"' in (out / "index.html").read_text()

@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--cold-trials", type=int, default=8)
+    ap.add_argument("--cold-only", action="store_true")
     args = ap.parse_args()
 
     from hpo.config.study import load_spec
@@ -39,7 +40,8 @@ def main() -> None:
         corpus = load_corpus(root)
         cold = {}
         for jobs in (1, 4):
-            cache_path(corpus, spec.settings.features).unlink(missing_ok=True)
+            for variant in spec.settings.feature_variants(spec.space):
+                cache_path(corpus, variant).unlink(missing_ok=True)  # every set: truly cold
             t = time.perf_counter()
             run_study(
                 spec, str(Path(work) / f"cold{jobs}.db"), n_trials=args.cold_trials, jobs=jobs
@@ -47,7 +49,10 @@ def main() -> None:
             cold[jobs] = time.perf_counter() - t
             print(f"cold cache, {args.cold_trials} trials, --jobs {jobs}: {cold[jobs]:.1f} s")
         print(f"cold cache: --jobs 4 / --jobs 1 = {cold[4] / cold[1]:.2f} (target <= 1.5)")
-        load_features(corpus, spec.settings.features)  # warm the cache
+        if args.cold_only:
+            return
+        for variant in spec.settings.feature_variants(spec.space):
+            load_features(corpus, variant)  # warm the caches
         for jobs in (int(j) for j in args.workers.split(",")):
             db = Path(work) / f"w{jobs}.db"
             t = time.perf_counter()

@@ -95,3 +95,15 @@ def _finite(value: Any) -> bool:
     if isinstance(value, list):
         return all(_finite(v) for v in value)
     return True
+
+
+def build_sections(cls: type[T], raw: dict[str, Any], where: str) -> T:
+    """A kind's settings: dataclass ``cls`` whose every field is one TOML section, built
+    (and validated) with ``build`` from the table of the same name."""
+    hints = typing.get_type_hints(cls)
+    return cls(
+        **{
+            f.name: build(hints[f.name], raw.get(f.name), f"{where}: [{f.name}]")
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        }
+    )

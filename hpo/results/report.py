@@ -43,7 +43,8 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     maximize = study.direction.name == "MAXIMIZE"
     notes: list[str] = []
 
-    # Optimisation history: every finished trial, and the best so far.
+    # Optimisation history: every finished trial, and the best so far. Drawn here, not
+    # with Optuna's plot, which leaves out PRUNED trials (most trials of a pruned study).
     fig, ax = plt.subplots(figsize=(7, 4))
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     for state, color in ((TrialState.COMPLETE, "tab:blue"), (TrialState.PRUNED, "tab:gray")):
@@ -67,24 +68,22 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     _save(fig, out / "history.png")
     plt.close(fig)
 
-    # Parameter importances (fANOVA), where there is enough to fit it.
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    try:
-        import optuna
+    # Parameter importances (fANOVA, Optuna's own plot), where there is enough to fit it.
+    fig = None
+    if len(complete) >= 2:
+        try:
+            import optuna
+            from optuna.visualization.matplotlib import plot_param_importances
 
-        imp = (
-            optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
-            )
-            if len(complete) >= 2
-            else {}
-        )
-    except (RuntimeError, ValueError) as e:
-        imp, _ = {}, notes.append(f"parameter importances unavailable: {e}")
-    if imp:
-        ax.barh(list(imp)[::-1], list(imp.values())[::-1], color="tab:blue")
-        ax.set(xlabel="importance (fANOVA)", title="parameter importances")
-    else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+                fig = plot_param_importances(study, evaluator=evaluator).figure
+            fig.set_size_inches(6, 3.5)
+        except (RuntimeError, ValueError) as e:
+            notes.append(f"parameter importances unavailable: {e}")
+    if fig is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.text(0.5, 0.5, "not enough complete trials", ha="center", va="center")
         ax.set_axis_off()
     _save(fig, out / "importances.png")

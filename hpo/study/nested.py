@@ -94,6 +94,8 @@ def run_nested(
             f"inner study {inner_spec.name}, {n_trials} trials on {len(of.train_actors)} actors"
         )
         objective.folds = folds
+        if hasattr(objective, "tb_root"):  # TensorBoard runs per inner study, not mixed
+            objective.tb_root = objective.tb_root.parent / inner_spec.name
         run_worker(inner_spec, storage_url, n_trials, None, 0, reporter, corpus, objective)
         study = load_study(open_storage(storage_url, create=False), inner_spec.name)
         if best_of(study) is None:

@@ -109,10 +109,12 @@ def run_study(
         if "torch" in sys.modules:
             raise HpoError("--devices must be set before torch is loaded; use --jobs")
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[0]
-    # Feature and layer caches are built here, once, with all cores: N workers each
-    # building them on a cold cache made --jobs 4 four times slower than --jobs 1.
-    with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
-        kind.prepare(spec, corpus, r)
+    if jobs > 1:
+        # Feature and layer caches are built here, once, with all cores: N workers each
+        # building them on a cold cache made --jobs 4 four times slower than --jobs 1. (One
+        # worker in this process builds them itself, once.)
+        with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
+            kind.prepare(spec, corpus, r)
     if jobs == 1:
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             if corpus.synthetic:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hpo.config.space import Param
-from hpo.config.tables import build
+from hpo.config.tables import build_sections
 from hpo.errors import SpecError
 
 SECTIONS = ("features", "svm")
@@ -84,8 +84,7 @@ class Settings:
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
-        features = build(FeatureSettings, raw.get("features"), f"{where}: [features]")
-        return cls(features=features, svm=build(SvmFixed, raw.get("svm"), f"{where}: [svm]"))
+        return build_sections(cls, raw, where)
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fixed settings with a trial's parameters merged in: what a model is trained with."""

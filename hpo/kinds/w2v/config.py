@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpo.config.space import Param
-from hpo.config.tables import build
+from hpo.config.tables import build_sections
 from hpo.errors import SpecError
 
 SECTIONS = ("model", "training")
@@ -88,9 +88,7 @@ class Settings:
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
-        model = build(ModelSettings, raw.get("model"), f"{where}: [model]")
-        training = build(TrainingSettings, raw.get("training"), f"{where}: [training]")
-        return cls(model=model, training=training)
+        return build_sections(cls, raw, where)
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fixed settings with a trial's parameters merged in: what a model is trained with."""

@@ -86,13 +86,18 @@ def _open(root: Path, n_clips: int) -> LayerCache | None:
 
 @torch.no_grad()
 def load_or_build(
-    model, waves: list[np.ndarray], corpus: Corpus, preprocessing: str, device, batch_size=8
+    model, waves, corpus: Corpus, preprocessing: str, device, batch_size=8
 ) -> LayerCache:
-    """Open the layer cache of this backbone and corpus, computing it first if needed."""
+    """Open the layer cache of this backbone and corpus, computing it first if needed.
+
+    ``waves``: the preprocessed clips, or a function returning them (called only to build).
+    """
     root = corpus.root / "cache" / "layers" / layer_key(model, preprocessing, corpus)
-    cache = _open(root, len(waves))
+    cache = _open(root, len(corpus.clips))
     if cache is not None:
         return cache
+    if callable(waves):
+        waves = waves()
     from hpo.kinds.w2v.model import frames_for_samples
 
     model.eval().to(device)

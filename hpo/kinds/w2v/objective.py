@@ -32,7 +32,15 @@ def load_waves(corpus: Corpus, model_name: str, max_samples: int) -> tuple[list[
 
     fe = load_feature_extractor(model_name)
     waves = [preprocess(fe, load_clip(str(corpus.clip_path(c))), max_samples) for c in corpus.clips]
-    return waves, json.dumps([max_samples, fe.sampling_rate, fe.do_normalize])
+    return waves, preprocessing_key(model_name, max_samples, fe)
+
+
+def preprocessing_key(model_name: str, max_samples: int, fe=None) -> str:
+    """How clips are cut and normalised for ``model_name``: part of every cache key."""
+    from hpo.kinds.w2v.backbone import load_feature_extractor
+
+    fe = fe or load_feature_extractor(model_name)
+    return json.dumps([max_samples, fe.sampling_rate, fe.do_normalize])
 
 
 def device():

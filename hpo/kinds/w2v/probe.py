@@ -46,16 +46,18 @@ class ProbeInputs:
             )
         else:
             self.x = None  # attention: frames, per batch
+        self.bank = None
 
     def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.x is not None:
             return self.x[idx], None
-        frames = self.cache.layer(self.layer)
-        off = self.cache.offsets
-        seqs = [torch.from_numpy(np.asarray(frames[off[i] : off[i + 1]], np.float32)) for i in idx]
-        lens = torch.tensor([len(s) for s in seqs])
-        mask = torch.arange(int(lens.max()))[None] < lens[:, None]
-        return nn.utils.rnn.pad_sequence(seqs, batch_first=True), mask
+        if self.bank is None:  # attention: the layer's frames in RAM once, a batch one gather
+            from hpo.kinds.w2v.cache import FeatureCache, FrameBank
+
+            frames = np.asarray(self.cache.layer(self.layer), dtype=np.float32)
+            self.bank = FrameBank(FeatureCache(frames, self.cache.offsets), "cpu")
+        feats, lengths = self.bank.batch(torch.as_tensor(idx))
+        return feats, torch.arange(feats.shape[1])[None] < lengths[:, None]
 
 
 class ProbeHead(nn.Module):
@@ -115,6 +117,7 @@ def train_head(
 
         writer = SummaryWriter(log_dir=str(tb_dir))
     step, scores = 0, None
+    log_every = t.get("logging_steps") or max(1, total // 50)  # as the Trainer logs
     try:
         for epoch in range(1, n_epochs + 1):
             head.train()
@@ -134,7 +137,7 @@ def train_head(
                 opt.step()
                 sched.step()
                 step += 1
-                if writer is not None:
+                if writer is not None and step % log_every == 0:
                     writer.add_scalar("train/loss", loss.item(), step)
                     writer.add_scalar("train/learning_rate", sched.get_last_lr()[0], step)
                     writer.add_scalar("train/grad_norm", float(norm), step)
@@ -167,23 +170,35 @@ def evaluate(head: ProbeHead, inputs: ProbeInputs, labels: np.ndarray, idx: np.n
     return fold_scores(labels[idx], logits.argmax(-1).numpy(), logits.shape[-1])
 
 
-def build_layer_cache(spec, corpus, reporter=None, waves=None) -> LayerCache:
+def build_layer_cache(spec, corpus, reporter=None) -> LayerCache:
     """The layer cache of the study's backbone (built once, its size and time printed)."""
     from hpo.corpus.audio import TARGET_SR
     from hpo.kinds.w2v import layers
-    from hpo.kinds.w2v.objective import device, load_waves, new_classifier, quiet_transformers
+    from hpo.kinds.w2v.objective import (
+        device,
+        load_waves,
+        new_classifier,
+        preprocessing_key,
+        quiet_transformers,
+    )
 
     quiet_transformers()
     s = spec.settings
-    if waves is None:
-        waves = load_waves(corpus, s.model.name, int(s.training.max_seconds * TARGET_SR))
+    max_samples = int(s.training.max_seconds * TARGET_SR)
     model = new_classifier(s.model.name, {**vars(s.model), "mask_time_prob": 0.0}, 0)
-    cache = layers.load_or_build(model, waves[0], corpus, waves[1], device())
+    # The clips are read only when the cache has to be built.
+    cache = layers.load_or_build(
+        model,
+        lambda: load_waves(corpus, s.model.name, max_samples)[0],
+        corpus,
+        preprocessing_key(s.model.name, max_samples),
+        device(),
+    )
     if reporter:
-        size, n, dt = cache.size_bytes / 2**30, len(waves[0]), cache.build_seconds
+        size, n, dt = cache.size_bytes / 2**30, len(corpus.clips), cache.build_seconds
         how = f"built in {dt:.1f} s ({n / dt:.1f} clips/s)" if dt else "reused"
         reporter.log(
-            f"layer cache: {len(waves[0])} clips x {cache.n_layers} layers, {size:.2f} GiB "
+            f"layer cache: {n} clips x {cache.n_layers} layers, {size:.2f} GiB "
             f"on disk at {cache.root}, {how}"
         )
     return cache

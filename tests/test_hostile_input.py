@@ -109,7 +109,12 @@ def svm_model(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> Path:
     """A trained SVM model without speaker normalisation (single clips predict)."""
     tmp = tmp_path_factory.mktemp("svm-model")
     spec = write_spec(
-        tmp / "s.toml", data={"corpus": str(prepared)}, features={"speaker_norm": False}
+        tmp / "s.toml",
+        data={"corpus": str(prepared)},
+        space={
+            "feature_set": {"type": "categorical", "choices": ["librosa"]},
+            "speaker_norm": {"type": "categorical", "choices": [False]},
+        },
     )
     db = tmp / "s.db"
     r = CliRunner().invoke(

@@ -117,8 +117,6 @@ def run_study(
             kind.prepare(spec, corpus, r)
     if jobs == 1:
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
-            if corpus.synthetic:
-                reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
             run_worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
     else:
         ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state

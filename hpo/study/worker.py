@@ -76,6 +76,8 @@ def run_worker(
         pruner=build_pruner(spec),
     )
     inner = objective or get_kind(spec.kind).objective(spec, corpus, reporter)
+    if corpus.synthetic and reporter and index == 0:  # after the corpus was read: one note
+        reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
     host = worker_id()
     fail_dead_local(study, spec.run.max_retry)  # a resumed run retries them at once
 

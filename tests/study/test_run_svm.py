@@ -152,12 +152,18 @@ def test_status_and_export(tmp_path: Path, study_file: Path) -> None:
     assert doc["value"] == pytest.approx(study.best_value)
     assert doc["params"] == study.best_params
     assert doc["fold_scores"]["accuracy"] == study.best_trial.user_attrs["fold_accuracy"]
-    # Ready to train with: the searched params are merged into the fixed [svm] settings.
+    # Ready to train with: the searched params are merged into the fixed settings, SVC
+    # parameters into [svm], the feature choices into [features].
+    where = {"feature_set": ("features", "set"), "speaker_norm": ("features", "speaker_norm")}
     for k, v in study.best_params.items():
-        assert doc["config"]["svm"][k] == v
+        section, key = where.get(k, ("svm", k))
+        assert doc["config"][section][key] == v
     assert doc["config"]["svm"]["class_weight"] == "balanced"
     assert doc["provenance"]["manifest_hash"] == study.user_attrs["manifest_hash"]
-    assert len(doc["top"]) == 3 and doc["top"][0]["value"] == pytest.approx(study.best_value)
+    # The K best *complete* trials (pruned ones were not scored on every fold).
+    complete = sorted((t.value for t in study.trials if t.state.name == "COMPLETE"), reverse=True)
+    assert [t["value"] for t in doc["top"]] == pytest.approx(complete[:3])
+    assert doc["top"][0]["value"] == pytest.approx(study.best_value)
 
     tpath = tmp_path / "best.toml"
     assert _run("export", "--study", "svm", "--storage", str(db), "--out", str(tpath))[0] == 0

@@ -88,14 +88,14 @@ class W2vObjective(CvObjective):
         self.spec, self.corpus, self.reporter = spec, corpus, reporter
         self.model_name = spec.settings.model.name
         _, self.random_init = resolve_model_name(self.model_name)
-        if reporter and self.random_init:
+        t = spec.settings.training
+        self.max_samples = int(t.max_seconds * TARGET_SR)
+        self.waves, self.preprocessing = load_waves(corpus, self.model_name, self.max_samples)
+        if reporter and self.random_init:  # after the clips were read: a bad one is one line
             reporter.log(
                 f"note: model {self.model_name!r} is RANDOMLY INITIALISED, not pretrained: "
                 "scores show the pipeline works, nothing more"
             )
-        t = spec.settings.training
-        self.max_samples = int(t.max_seconds * TARGET_SR)
-        self.waves, self.preprocessing = load_waves(corpus, self.model_name, self.max_samples)
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
         self.cache = build_caches(spec, corpus, reporter, (self.waves, self.preprocessing))
@@ -227,6 +227,11 @@ class ProbeObjective(CvObjective):
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
         self.cache = build_layer_cache(spec, corpus, reporter)
+        if reporter and self.random_init:
+            reporter.log(
+                f"note: model {self.model_name!r} is RANDOMLY INITIALISED, not pretrained: "
+                "scores show the pipeline works, nothing more"
+            )
         self._inputs: dict[tuple[str, int], Any] = {}
         self.tb_root = Path(spec.settings.training.tensorboard_dir) / spec.name
 

@@ -89,8 +89,8 @@ def test_layer_weighted_sees_every_layer_even_when_layerdrop_skips_some(
     seen = []
     real = model.layer_states
 
-    def spy(hidden_states):
-        states = real(hidden_states)
+    def spy(hidden_states, last=None):
+        states = real(hidden_states, last)
         seen.append((len(hidden_states), len(model._ran), states.shape[0]))
         return states
 

@@ -116,6 +116,11 @@ def train_head(
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(tb_dir))
+    # A head on pooled statistics is a few tiny matrix products a step: more than one
+    # thread only adds synchronisation (and spins against other processes on the cores).
+    threads = torch.get_num_threads()
+    if inputs.x is not None:
+        torch.set_num_threads(1)
     step, scores = 0, None
     log_every = t.get("logging_steps") or max(1, total // 50)  # as the Trainer logs
     try:
@@ -154,6 +159,7 @@ def train_head(
                 if reason and epoch < n_epochs:
                     raise Screened(reason, float(epoch))
     finally:
+        torch.set_num_threads(threads)
         if writer is not None:
             writer.close()
     return scores, float(t["epochs"])

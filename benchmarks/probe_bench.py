@@ -34,7 +34,7 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
     spec = load_spec("w2v-probe").with_overrides(corpus=corpus, model=model)
     c = load_corpus(corpus)
     t = time.perf_counter()
-    cache = build_layer_cache(spec, c)
+    cache = build_layer_cache(c, model, spec.settings.training.max_seconds)
     dt = time.perf_counter() - t
     print(
         f"[{label}] layer cache: {len(c.clips)} clips x {cache.n_layers} layers in {dt:.1f} s "

@@ -40,7 +40,8 @@ class W2vKind(Kind):
         else:
             from hpo.kinds.w2v.probe import build_layer_cache
 
-            build_layer_cache(spec, corpus, reporter)
+            s = spec.settings
+            build_layer_cache(corpus, s.model.name, s.training.max_seconds, reporter)
 
     def objective(self, spec, corpus, reporter=None):
         from hpo.kinds.w2v.objective import ProbeObjective, W2vObjective

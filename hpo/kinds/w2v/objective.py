@@ -91,11 +91,8 @@ class W2vObjective(CvObjective):
         t = spec.settings.training
         self.max_samples = int(t.max_seconds * TARGET_SR)
         self.waves, self.preprocessing = load_waves(corpus, self.model_name, self.max_samples)
-        if reporter and self.random_init:  # after the clips were read: a bad one is one line
-            reporter.log(
-                f"note: model {self.model_name!r} is RANDOMLY INITIALISED, not pretrained: "
-                "scores show the pipeline works, nothing more"
-            )
+        # After the clips were read: a damaged clip is then the only line printed.
+        _note_random_init(reporter, self.model_name, self.random_init)
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
         self.cache = build_caches(spec, corpus, reporter, (self.waves, self.preprocessing))
@@ -146,6 +143,14 @@ class W2vObjective(CvObjective):
                 gc.collect()  # free the fold's model (GPU memory) before the next one
 
         return fit_and_score
+
+
+def _note_random_init(reporter, model: str, random_init: bool) -> None:
+    if reporter and random_init:
+        reporter.log(
+            f"note: model {model!r} is RANDOMLY INITIALISED, not pretrained: "
+            "scores show the pipeline works, nothing more"
+        )
 
 
 def _announce(trial: optuna.Trial, tb_root: Path, model: str, random_init: bool) -> Path:
@@ -226,12 +231,9 @@ class ProbeObjective(CvObjective):
         _, self.random_init = resolve_model_name(self.model_name)
         self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
         self.folds = corpus_folds(corpus, spec.data.folds)
-        self.cache = build_layer_cache(spec, corpus, reporter)
-        if reporter and self.random_init:
-            reporter.log(
-                f"note: model {self.model_name!r} is RANDOMLY INITIALISED, not pretrained: "
-                "scores show the pipeline works, nothing more"
-            )
+        t = spec.settings.training
+        self.cache = build_layer_cache(corpus, self.model_name, t.max_seconds, reporter)
+        _note_random_init(reporter, self.model_name, self.random_init)
         self._inputs: dict[tuple[str, int], Any] = {}
         self.tb_root = Path(spec.settings.training.tensorboard_dir) / spec.name
 

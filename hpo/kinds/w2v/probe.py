@@ -176,8 +176,9 @@ def evaluate(head: ProbeHead, inputs: ProbeInputs, labels: np.ndarray, idx: np.n
     return fold_scores(labels[idx], logits.argmax(-1).numpy(), logits.shape[-1])
 
 
-def build_layer_cache(spec, corpus, reporter=None) -> LayerCache:
-    """The layer cache of the study's backbone (built once, its size and time printed)."""
+def build_layer_cache(corpus, model_name: str, max_seconds: float, reporter=None) -> LayerCache:
+    """The layer cache of backbone ``model_name`` for clips cut at ``max_seconds`` (built
+    once; its size and build time printed)."""
     from hpo.corpus.audio import TARGET_SR
     from hpo.kinds.w2v import layers
     from hpo.kinds.w2v.objective import (
@@ -189,15 +190,17 @@ def build_layer_cache(spec, corpus, reporter=None) -> LayerCache:
     )
 
     quiet_transformers()
-    s = spec.settings
-    max_samples = int(s.training.max_seconds * TARGET_SR)
-    model = new_classifier(s.model.name, {**vars(s.model), "mask_time_prob": 0.0}, 0)
+    max_samples = int(max_seconds * TARGET_SR)
+    # The key hashes the backbone's weights only: the head built with it does not matter.
+    model = new_classifier(
+        model_name, {"pooling": "mean", "dropout": 0.0, "mask_time_prob": 0.0}, 0
+    )
     # The clips are read only when the cache has to be built.
     cache = layers.load_or_build(
         model,
-        lambda: load_waves(corpus, s.model.name, max_samples)[0],
+        lambda: load_waves(corpus, model_name, max_samples)[0],
         corpus,
-        preprocessing_key(s.model.name, max_samples),
+        preprocessing_key(model_name, max_samples),
         device(),
     )
     if reporter:

@@ -12,6 +12,7 @@ import numpy as np
 
 def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str, Any]:
     from hpo.corpus.audio import TARGET_SR
+    from hpo.corpus.ravdess import EMOTIONS
     from hpo.kinds.w2v.backbone import backbone_info, load_feature_extractor
     from hpo.kinds.w2v.cache import FrameBank, load_or_build
     from hpo.kinds.w2v.data import ClipDataset
@@ -40,8 +41,6 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
         Path(t["tensorboard_dir"]) / "train" / out.name,
         reporter=reporter,
     )
-    from hpo.corpus.ravdess import EMOTIONS
-
     model.cpu().save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS)})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
@@ -52,15 +51,13 @@ def _train_probe(cfg: dict[str, Any], corpus, out: Path, info: dict) -> dict[str
     with the backbone as the same classifier fine-tuning makes (``hpo predict`` is one)."""
     import torch
 
-    from hpo.config.study import spec_from_dict
     from hpo.corpus.ravdess import EMOTIONS
     from hpo.kinds.w2v.backbone import load_feature_extractor
     from hpo.kinds.w2v.objective import new_classifier
     from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache, train_head
 
     m, t = cfg["model"], cfg["training"]
-    raw = {"kind": "w2v", "model": m, "training": t, "space": {"pooling": _ONE_POOLING}}
-    cache = build_layer_cache(spec_from_dict(raw, Path("export.toml")), corpus)
+    cache = build_layer_cache(corpus, m["name"], t["max_seconds"])
     torch.manual_seed(t["seed"])
     head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"])
     labels = np.array([c.emotion_id - 1 for c in corpus.clips])
@@ -72,9 +69,6 @@ def _train_probe(cfg: dict[str, Any], corpus, out: Path, info: dict) -> dict[str
     model.save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS), "probe": True})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
-
-
-_ONE_POOLING = {"type": "categorical", "choices": ["mean"]}
 
 
 def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:

@@ -38,7 +38,7 @@ def test_probe_logits_equal_the_fine_tuning_classifiers(
 
     spec = load_spec(_spec(tmp_path, prepared))
     corpus = load_corpus(prepared)
-    cache = build_layer_cache(spec, corpus)
+    cache = build_layer_cache(corpus, "tiny", spec.settings.training.max_seconds)
     assert cache.states.dtype == np.float16 and isinstance(cache.states, np.memmap)
     torch.manual_seed(1)
     head = ProbeHead(pooling, cache.states.shape[-1], cache.n_layers, 0.1).eval()

@@ -65,7 +65,8 @@ class PrunerSpec:
     # Epoch-level screening on the first fold (w2v; see hpo.study.screening).
     epoch_stage: bool = False
     screen_fold: int = 0
-    epoch_warmup: int = 1
+    # No verdict on a first epoch: it mostly measures the searched warm-up, not the trial.
+    epoch_warmup: int = 2
     epoch_percentile: float = 50.0
     epoch_startup_trials: int = 4
 

@@ -13,6 +13,9 @@ the best trial's, by step; epoch values on the same steps would break that pairi
 epoch curve is kept in the trial's ``screen_curve`` attribute instead, and decided on
 here, so fold-level pruning stays exactly as it was. A screened-out trial is PRUNED, so
 the best trial is still one scored on every fold.
+
+The curve is recorded with the stage off too, so a finished study can be replayed
+(``replay``) to see what the stage would have saved and whether it would have kept the best.
 """
 
 from __future__ import annotations
@@ -24,8 +27,60 @@ from optuna.trial import TrialState
 CURVE = "screen_curve"
 
 
+def verdict(
+    value: float,
+    epoch: int,
+    others: list[float],
+    warmup: int,
+    percentile: float,
+    startup_trials: int,
+    maximize: bool = True,
+) -> str | None:
+    """The stage's rule, for one epoch: a reason to stop, or None to go on.
+
+    ``others``: the other trials' scores at this epoch of the screening fold.
+    """
+    if epoch < warmup or len(others) < startup_trials:
+        return None
+    q = percentile if maximize else 100 - percentile
+    bar = float(np.percentile(others, q))
+    if not (value < bar if maximize else value > bar):
+        return None
+    return (
+        f"epoch stage: {value:.3f} after epoch {epoch} of the screening fold, below the "
+        f"{percentile:g}th percentile ({bar:.3f}) of {len(others)} trials"
+    )
+
+
+def replay(
+    curves: list[list[float]],
+    warmup: int,
+    percentile: float,
+    startup_trials: int,
+    maximize: bool = True,
+) -> list[int | None]:
+    """What the stage would have done to trials run in this order with these screening-fold
+    curves (an empty curve: the trial never reached that fold): per trial, the epoch it
+    would have stopped after, or None. Folds are seeded, so for the same parameters in the
+    same order this is what a live run with the stage decides, as long as no fold-level
+    pruning stopped a trial before its screening fold (live, every trial trains it first).
+    """
+    seen: list[list[float]] = []
+    stops: list[int | None] = []
+    for curve in curves:
+        stop = None
+        for epoch, value in enumerate(curve, start=1):
+            others = [c[epoch - 1] for c in seen if len(c) >= epoch]
+            if verdict(value, epoch, others, warmup, percentile, startup_trials, maximize):
+                stop = epoch
+                break
+        stops.append(stop)
+        seen.append(list(curve[:stop]) if stop else list(curve))
+    return stops
+
+
 class EpochScreen:
-    """The screening decision for one trial's first fold."""
+    """The screening fold's curve of one trial, and (when ``decide``) the stage's decision."""
 
     def __init__(
         self,
@@ -34,10 +89,11 @@ class EpochScreen:
         percentile: float,
         startup_trials: int,
         maximize: bool = True,
+        decide: bool = True,
     ) -> None:
         self.trial = trial
         self.warmup, self.percentile, self.startup = warmup, percentile, startup_trials
-        self.maximize = maximize
+        self.maximize, self.decide = maximize, decide
         self.curve: list[float] = []
 
     def _others_at(self, epoch: int) -> list[float]:
@@ -54,17 +110,14 @@ class EpochScreen:
         """Record ``value`` for ``epoch`` (1-based); a reason to stop, or None to go on."""
         self.curve.append(float(value))
         self.trial.set_user_attr(CURVE, self.curve)
-        if epoch < self.warmup:
+        if not self.decide or epoch < self.warmup:
             return None
-        others = self._others_at(epoch)
-        if len(others) < self.startup:
-            return None
-        q = self.percentile if self.maximize else 100 - self.percentile
-        bar = float(np.percentile(others, q))
-        worse = value < bar if self.maximize else value > bar
-        if not worse:
-            return None
-        return (
-            f"epoch stage: {value:.3f} after epoch {epoch} of the screening fold, below the "
-            f"{self.percentile:g}th percentile ({bar:.3f}) of {len(others)} trials"
+        return verdict(
+            value,
+            epoch,
+            self._others_at(epoch),
+            self.warmup,
+            self.percentile,
+            self.startup,
+            self.maximize,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.study.screening import CURVE, EpochScreen
+from hpo.study.screening import CURVE, EpochScreen, replay
 
 
 def _study_with_curves(curves: list[list[float]]) -> optuna.Study:
@@ -41,3 +41,38 @@ def test_trials_that_never_reached_this_epoch_do_not_count() -> None:
     screen.after_epoch(1, 0.95)
     screen.after_epoch(2, 0.96)
     assert screen.after_epoch(3, 0.35) is not None  # compared with the two 3-epoch curves only
+
+
+def test_with_the_stage_off_the_curve_is_kept_and_nothing_is_stopped() -> None:
+    study = _study_with_curves([[0.9, 0.9], [0.9, 0.9]])
+    screen = EpochScreen(study.ask(), 1, 50, 1, decide=False)
+    assert screen.after_epoch(1, 0.0) is None and screen.after_epoch(2, 0.0) is None
+    assert screen.trial.user_attrs[CURVE] == [0.0, 0.0]
+
+
+def test_replay_decides_what_the_live_stage_decides() -> None:
+    curves = [
+        [0.30, 0.40, 0.50],
+        [0.20, 0.45, 0.55],
+        [0.10, 0.20, 0.30],  # below both at epoch 1: stopped there
+        [0.35, 0.38, 0.60],  # fine at 1, below the median at 2 (0.425)
+        [0.40, 0.50, 0.65],
+        [],  # never reached the screening fold (pruned earlier): counts for nothing
+    ]
+    stops = replay(curves, warmup=1, percentile=50, startup_trials=2)
+    assert stops == [None, None, 1, 2, None, None]
+    # The same trials run live, in the same order, with the stage deciding.
+    study = optuna.create_study(direction="maximize")
+    live = []
+    for curve in curves:
+        trial = study.ask()
+        screen = EpochScreen(trial, 1, 50, 2)
+        stop = next((e for e, v in enumerate(curve, 1) if screen.after_epoch(e, v)), None)
+        live.append(stop)
+        if stop is None:
+            study.tell(trial, curve[-1] if curve else 0.0)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    assert live == stops
+    # A longer warm-up: only the last epoch decides, and trial 3 passes it.
+    assert replay(curves, warmup=3, percentile=50, startup_trials=2) == [None, None, 3] + [None] * 3

@@ -171,11 +171,17 @@ class FoldGuard:
 
     def screen(self, fold: Fold) -> EpochScreen | None:
         p = self.spec.pruner
-        if not (p.epoch_stage and fold.index == p.screen_fold):
+        if fold.index != p.screen_fold:
             return None
+        # With the stage off the curve is still kept: `prune_bench.py` replays it.
         maximize = self.spec.objective.direction == "maximize"
         return EpochScreen(
-            self.trial, p.epoch_warmup, p.epoch_percentile, p.epoch_startup_trials, maximize
+            self.trial,
+            p.epoch_warmup,
+            p.epoch_percentile,
+            p.epoch_startup_trials,
+            maximize,
+            decide=p.epoch_stage,
         )
 
     def layer_weights(self, fold: Fold, pooler) -> None:

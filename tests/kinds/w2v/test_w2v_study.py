@@ -55,6 +55,10 @@ def test_tiny_trial_six_folds_tensorboard_and_schedule(tmp_path: Path, prepared:
     assert t.state == optuna.trial.TrialState.COMPLETE
     assert len(t.user_attrs["fold_accuracy"]) == 6 and None not in t.user_attrs["fold_accuracy"]
     assert t.user_attrs["random_init_model"] is True
+    # With the epoch stage off the screening fold's curve is still kept (for replays):
+    # one value per epoch, the last one the fold's score.
+    curve = t.user_attrs["screen_curve"]
+    assert len(curve) == 2 and curve[-1] == pytest.approx(t.user_attrs["fold_accuracy"][0])
     tb = Path(t.user_attrs["tensorboard"])
     warmup, hold, decay = t.user_attrs["schedule_phases"]
     total = warmup + hold + decay
@@ -167,7 +171,7 @@ def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
             training={"epochs": 3.0, "batch_size": 16, "tensorboard_dir": str(tmp_path / "r")},
             space={"learning_rate": {"type": "float", "low": 1e-9, "high": 1e-2, "log": True}},
             pruner={"type": "none", "epoch_stage": True, "screen_fold": 2}
-            | {"epoch_startup_trials": 1, "epoch_percentile": 50.0},
+            | {"epoch_startup_trials": 1, "epoch_percentile": 50.0, "epoch_warmup": 1},
         )
     )
     db = f"sqlite:///{tmp_path / 's.db'}"

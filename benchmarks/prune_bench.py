@@ -54,7 +54,6 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
     raw["training"]["tensorboard_dir"] = str(work / "runs")
     if args.epochs:
         raw["training"]["epochs"] = args.epochs
-    args.epochs = raw["training"]["epochs"]
     raw["pruner"].update(
         epoch_stage=mode != "off",
         epoch_warmup=args.warmup,
@@ -82,6 +81,7 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
             "epoch stage" in str(t.user_attrs.get("pruned_reason", "")) for t in trials
         ),
         "pruner": {k: v for k, v in vars(spec.pruner).items() if k.startswith("epoch_")},
+        "epochs_a_fold": spec.settings.training.epochs,
     }
 
 
@@ -89,7 +89,7 @@ def best(values: list) -> float:
     return max(v for v in values if v is not None)
 
 
-def replay_row(off: dict, warmup: int, pct: float, startup: int, epochs: float) -> str:
+def replay_row(off: dict, warmup: int, pct: float, startup: int) -> str:
     from hpo.study.screening import replay
 
     stops = replay(off["curves"], warmup, pct, startup)
@@ -136,7 +136,7 @@ def main() -> None:
 
     print(
         f"tiny random-init model, SYNTHETIC corpus ({24 * args.clips_per_actor} clips, "
-        f"seed {args.corpus_seed}), {args.trials} trials, {args.epochs:g} epochs a fold, "
+        f"seed {args.corpus_seed}), {args.trials} trials, {off['epochs_a_fold']:g} epochs a fold, "
         f"sampler seed {args.seed}, CPU; stage {paired['pruner']}"
     )
     b0, e0 = best(off["values"]), sum(off["epochs"])
@@ -152,11 +152,10 @@ def main() -> None:
             f"{100 * (best(r['values']) - b0):+.2f} points (target within 0.5)"
         )
     if args.grid:
-        startup = paired["pruner"].get("epoch_startup_trials", 4)
-        print(f"replay of off's curves (startup {startup} trials):")
+        print(f"replay of off's curves (startup {args.startup} trials):")
         for warmup in (1, 2, 3):
             for pct in (25.0, 33.0, 50.0):
-                print(replay_row(off, warmup, pct, startup, args.epochs))
+                print(replay_row(off, warmup, pct, args.startup))
 
 
 if __name__ == "__main__":

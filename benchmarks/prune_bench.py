@@ -17,7 +17,7 @@ Three runs on the same corpus:
   of two searches as well as by the stage.
 
 ``--grid`` replays ``off``'s screening-fold curves under other warm-up/percentile settings
-(``hpo.study.screening.replay``: the same trials in the same order; it differs from a live
+(``hpo.trial.screening.replay``: the same trials in the same order; it differs from a live
 run where the Wilcoxon pruner stopped a trial before it reached the screening fold).
 
 The corpus is SYNTHETIC and the model random-init: this measures how much work the stage
@@ -90,7 +90,7 @@ def best(values: list) -> float:
 
 
 def replay_row(off: dict, warmup: int, pct: float, startup: int) -> str:
-    from hpo.study.screening import replay
+    from hpo.trial.screening import replay
 
     stops = replay(off["curves"], warmup, pct, startup)
     # A stopped trial trains `stop` epochs of the screening fold, nothing else.

@@ -62,7 +62,7 @@ class PrunerSpec:
     p_threshold: float = 0.1
     n_startup_steps: int = 2
     n_startup_trials: int = 5
-    # Epoch-level screening on the first fold (w2v; see hpo.study.screening).
+    # Epoch-level screening on the first fold (w2v; see hpo.trial.screening).
     epoch_stage: bool = False
     screen_fold: int = 0
     # No verdict on a first epoch: it mostly measures the searched warm-up, not the trial.

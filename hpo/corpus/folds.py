@@ -117,7 +117,7 @@ def corpus_folds(corpus: Corpus, n_folds: int | None = None) -> list[Fold]:
         n_folds: how many folds the study expects; a different count than the corpus was
             prepared with is an error (re-prepare with ``--folds``), never a silent re-split.
     """
-    actors = np.array([c.actor for c in corpus.clips])
+    actors = corpus.speakers
     clip_fold = np.array([c.fold for c in corpus.clips])
     ids = sorted(set(clip_fold.tolist()))
     if ids != list(range(len(ids))) or len(ids) < 2:

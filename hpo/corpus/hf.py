@@ -27,7 +27,9 @@ def load_dataset_dict(corpus: str | Path | Corpus):
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     root = corpus.root
-    rows = [{**asdict(c), "label": c.emotion_id - 1} for c in corpus.clips]
+    rows = [
+        {**asdict(c), "label": int(y)} for c, y in zip(corpus.clips, corpus.label_ids, strict=True)
+    ]
 
     def decode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         batch["audio"] = [

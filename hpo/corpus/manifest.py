@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hpo.errors import CorpusError
 from hpo.util.io import write_json_atomic, write_text_atomic
@@ -70,6 +73,30 @@ class Corpus:
     @property
     def synthetic(self) -> bool:
         return bool(self.meta.get("synthetic"))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The corpus's label set, in class-index order: what every model predicts."""
+        from hpo.corpus.ravdess import EMOTIONS
+
+        return tuple(self.meta.get("labels") or EMOTIONS)
+
+    @functools.cached_property
+    def label_ids(self) -> np.ndarray:
+        """Each clip's class index into ``labels``, in manifest order."""
+        index = {name: i for i, name in enumerate(self.labels)}
+        unknown = sorted({c.emotion for c in self.clips} - set(index))
+        if unknown:
+            raise CorpusError(
+                f"{self.root / MANIFEST}: label {unknown[0]!r} is not in the corpus's label set "
+                f"({', '.join(self.labels)}); run 'hpo data prepare' again"
+            )
+        return np.array([index[c.emotion] for c in self.clips], dtype=np.int64)
+
+    @functools.cached_property
+    def speakers(self) -> np.ndarray:
+        """Each clip's speaker, in manifest order (what folds keep apart)."""
+        return np.array([c.actor for c in self.clips])
 
     def clip_path(self, clip: Clip) -> Path:
         return self.root / clip.path

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from hpo.config.study import StudySpec
     from hpo.corpus.manifest import Corpus
-    from hpo.study.cv import CvObjective
+    from hpo.trial.cv import CvObjective
 
 
 class Kind:

@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 
 from hpo.corpus.ravdess import EMOTIONS
-from hpo.study.metrics import METRICS
+from hpo.trial.metrics import METRICS
 
 CONFUSION_PNG = "confusion.png"
 

@@ -33,7 +33,7 @@ from hpo.util.progress import TrialReporter
 
 def inner_folds(corpus: Corpus, outer: Fold, n_inner: int) -> list[Fold]:
     """The outer fold's training actors split into ``n_inner`` folds; indices into corpus."""
-    actors = np.array([c.actor for c in corpus.clips])
+    actors = corpus.speakers
     keep = outer.train
     fold_of = assign_folds(outer.train_actors, n_inner)
     inner = split_by_fold(actors[keep], np.array([fold_of[a] for a in actors[keep]]))

@@ -24,11 +24,11 @@ from hpo.config.study import StudySpec
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
-from hpo.study.cv import CvObjective, TrialFailed
 from hpo.study.locks import AskLock, ask_lock
 from hpo.study.orphans import fail_dead_local, fail_orphans, worker_id
 from hpo.study.sampling import build_pruner, build_sampler
 from hpo.study.storage import open_storage
+from hpo.trial.cv import CvObjective, TrialFailed
 from hpo.util.progress import TrialReporter
 
 MAX_FAILED_IN_A_ROW = 3  # a broken setup fails every trial: stop instead of looping

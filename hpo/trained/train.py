@@ -12,7 +12,6 @@ from typing import Any
 
 from hpo.config.paths import models_dir
 from hpo.corpus.manifest import load_corpus
-from hpo.corpus.ravdess import EMOTIONS
 from hpo.errors import HpoError
 from hpo.kinds import get_kind, kind_names
 from hpo.results.export import load_export
@@ -35,7 +34,7 @@ def train_from_export(
     out = out or models_dir() / doc.get("study", cfg.get("name", cfg["kind"]))
     meta: dict[str, Any] = {
         "kind": cfg["kind"],
-        "labels": list(EMOTIONS),
+        "labels": list(corpus.labels),
         "config": cfg,
         "trained_on": {
             "corpus": str(corpus.root),

@@ -206,5 +206,5 @@ def corpus_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None)
     """Features of every clip, speaker-normalised when the settings ask for it."""
     X = load_features(corpus, s, jobs)
     if s.speaker_norm:
-        X = speaker_normalize(X, np.array([c.actor for c in corpus.clips]))
+        X = speaker_normalize(X, corpus.speakers)
     return X

@@ -47,7 +47,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> None:
 
     s = FeatureSettings(**cfg["features"])
     X = corpus_features(corpus, s)
-    y = np.array([c.emotion_id - 1 for c in corpus.clips])
+    y = corpus.label_ids
     pipe = make_pipeline(cfg["svm"], probability=True).fit(X, y)
     joblib.dump(pipe, out / "model.joblib")
     # What a non-finite feature of a new clip is replaced by: the training corpus's median.

@@ -20,8 +20,8 @@ from hpo.corpus.manifest import Corpus
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import load_features, speaker_normalize
 from hpo.kinds.svm.kernels import FoldGram, fold_gram, kernels, precomputed_svc
-from hpo.study.cv import CvObjective, FoldFn
-from hpo.study.metrics import fold_scores
+from hpo.trial.cv import CvObjective, FoldFn
+from hpo.trial.metrics import fold_scores
 
 # Fold layouts x feature variants kept (each ~12 MB on RAVDESS): the plain study's 6 folds
 # x 6 variants fit; nested CV's inner layouts are computed again when evicted.
@@ -34,11 +34,12 @@ class SvmObjective(CvObjective):
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         self.spec = spec
         self.reporter = reporter
-        self.speakers = np.array([c.actor for c in corpus.clips])
+        self.speakers = corpus.speakers
         self.raw = {
             s.set: load_features(corpus, s) for s in spec.settings.feature_variants(spec.space)
         }
-        self.y = np.array([c.emotion_id - 1 for c in corpus.clips])
+        self.y = corpus.label_ids
+        self.n_classes = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         self._grams: OrderedDict[tuple, FoldGram] = OrderedDict()
 
@@ -67,6 +68,6 @@ class SvmObjective(CvObjective):
                 svc.fit(k_train, self.y[fold.train])
             if any(issubclass(w.category, ConvergenceWarning) for w in caught):
                 trial.set_user_attr("warning", "SVC stopped at max_iter before converging")
-            return fold_scores(self.y[fold.valid], svc.predict(k_valid), n_classes=8)
+            return fold_scores(self.y[fold.valid], svc.predict(k_valid), n_classes=self.n_classes)
 
         return fit_and_score

@@ -14,8 +14,8 @@ from hpo.config.study import StudySpec
 from hpo.corpus.audio import TARGET_SR, load_clip
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
-from hpo.study.cv import CvObjective, FoldFn
-from hpo.study.screening import EpochScreen
+from hpo.trial.cv import CvObjective, FoldFn
+from hpo.trial.screening import EpochScreen
 
 
 def quiet_transformers() -> None:
@@ -49,16 +49,15 @@ def device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def new_classifier(name: str, model_cfg: dict, seed: int):
+def new_classifier(name: str, model_cfg: dict, seed: int, n_labels: int):
     """A fresh classifier; the same seed gives the same head in every trial."""
     from transformers import set_seed
 
-    from hpo.corpus.ravdess import EMOTIONS
     from hpo.kinds.w2v.model import build_classifier
 
     set_seed(seed)
     return build_classifier(
-        name, model_cfg["pooling"], model_cfg["dropout"], model_cfg["mask_time_prob"], len(EMOTIONS)
+        name, model_cfg["pooling"], model_cfg["dropout"], model_cfg["mask_time_prob"], n_labels
     )
 
 
@@ -73,7 +72,7 @@ def build_caches(spec: StudySpec, corpus: Corpus, reporter=None, waves=None):
     max_samples = int(s.training.max_seconds * TARGET_SR)
     if waves is None:
         waves = load_waves(corpus, s.model.name, max_samples)
-    model = new_classifier(s.model.name, {**vars(s.model)}, s.training.seed)
+    model = new_classifier(s.model.name, {**vars(s.model)}, s.training.seed, len(corpus.labels))
     dev = device()
     return load_or_build(model.to(dev), waves[0], corpus, waves[1], dev)
 
@@ -93,7 +92,8 @@ class W2vObjective(CvObjective):
         self.waves, self.preprocessing = load_waves(corpus, self.model_name, self.max_samples)
         # After the clips were read: a damaged clip is then the only line printed.
         _note_random_init(reporter, self.model_name, self.random_init)
-        self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+        self.labels = corpus.label_ids
+        self.n_labels = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         self.cache = build_caches(spec, corpus, reporter, (self.waves, self.preprocessing))
         self.bank = None
@@ -115,7 +115,7 @@ class W2vObjective(CvObjective):
 
         def fit_and_score(fold: Fold) -> dict:
             model = new_classifier(
-                self.model_name, cfg["model"], cfg["training"]["seed"] + fold.index
+                self.model_name, cfg["model"], cfg["training"]["seed"] + fold.index, self.n_labels
             )
             model.bank = self.bank
             mk = lambda idx: ClipDataset(idx, self.labels, self.waves, self.max_samples, self.cache)  # noqa: E731
@@ -235,7 +235,8 @@ class ProbeObjective(CvObjective):
         self.spec, self.reporter = spec, reporter
         self.model_name = spec.settings.model.name
         _, self.random_init = resolve_model_name(self.model_name)
-        self.labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+        self.labels = corpus.label_ids
+        self.n_labels = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         t = spec.settings.training
         self.cache = build_layer_cache(corpus, self.model_name, t.max_seconds, reporter)
@@ -265,7 +266,7 @@ class ProbeObjective(CvObjective):
         def fit_and_score(fold: Fold) -> dict:
             seed = t["seed"] + fold.index
             torch.manual_seed(seed)
-            head = ProbeHead(m["pooling"], hidden, self.cache.n_layers, m["dropout"])
+            head = ProbeHead(m["pooling"], hidden, self.cache.n_layers, m["dropout"], self.n_labels)
 
             def run():
                 on_epoch = None

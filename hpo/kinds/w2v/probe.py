@@ -24,7 +24,7 @@ from torch import nn
 from hpo.kinds.w2v.layers import LayerCache
 from hpo.kinds.w2v.pooling import make_pooling
 from hpo.kinds.w2v.schedule import make_optimizer, make_schedule, phases, updates_per_epoch
-from hpo.study.metrics import fold_scores
+from hpo.trial.metrics import fold_scores
 
 
 class ProbeInputs:
@@ -63,7 +63,7 @@ class ProbeInputs:
 class ProbeHead(nn.Module):
     """Pooling + dropout + classifier, with the fine-tuning classifier's parameter names."""
 
-    def __init__(self, pooling: str, hidden: int, n_states: int, dropout: float, n_labels=8):
+    def __init__(self, pooling: str, hidden: int, n_states: int, dropout: float, n_labels: int):
         super().__init__()
         self.pooling = pooling
         self.pooler, width = make_pooling(pooling, hidden, n_states)
@@ -193,7 +193,10 @@ def build_layer_cache(corpus, model_name: str, max_seconds: float, reporter=None
     max_samples = int(max_seconds * TARGET_SR)
     # The key hashes the backbone's weights only: the head built with it does not matter.
     model = new_classifier(
-        model_name, {"pooling": "mean", "dropout": 0.0, "mask_time_prob": 0.0}, 0
+        model_name,
+        {"pooling": "mean", "dropout": 0.0, "mask_time_prob": 0.0},
+        0,
+        len(corpus.labels),
     )
     # The clips are read only when the cache has to be built.
     cache = layers.load_or_build(

@@ -12,7 +12,6 @@ import numpy as np
 
 def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str, Any]:
     from hpo.corpus.audio import TARGET_SR
-    from hpo.corpus.ravdess import EMOTIONS
     from hpo.kinds.w2v.backbone import backbone_info, load_feature_extractor
     from hpo.kinds.w2v.cache import FrameBank, load_or_build
     from hpo.kinds.w2v.data import ClipDataset
@@ -26,8 +25,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
         return _train_probe(cfg, corpus, out, info)
     max_samples = int(t["max_seconds"] * TARGET_SR)
     waves, preprocessing = load_waves(corpus, m["name"], max_samples)
-    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
-    model = new_classifier(m["name"], m, t["seed"])
+    labels = corpus.label_ids
+    model = new_classifier(m["name"], m, t["seed"], len(corpus.labels))
     cache = None
     if t["feature_cache"]:
         cache = load_or_build(model.to(device()), waves, corpus, preprocessing, device())
@@ -41,7 +40,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> dict[str
         Path(t["tensorboard_dir"]) / "train" / out.name,
         reporter=reporter,
     )
-    model.cpu().save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS)})
+    model.cpu().save(out, {"max_seconds": t["max_seconds"], "labels": list(corpus.labels)})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
 
@@ -51,7 +50,6 @@ def _train_probe(cfg: dict[str, Any], corpus, out: Path, info: dict) -> dict[str
     with the backbone as the same classifier fine-tuning makes (``hpo predict`` is one)."""
     import torch
 
-    from hpo.corpus.ravdess import EMOTIONS
     from hpo.kinds.w2v.backbone import load_feature_extractor
     from hpo.kinds.w2v.objective import new_classifier
     from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache, train_head
@@ -59,14 +57,15 @@ def _train_probe(cfg: dict[str, Any], corpus, out: Path, info: dict) -> dict[str
     m, t = cfg["model"], cfg["training"]
     cache = build_layer_cache(corpus, m["name"], t["max_seconds"])
     torch.manual_seed(t["seed"])
-    head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"])
-    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+    n_labels = len(corpus.labels)
+    head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"], n_labels)
+    labels = corpus.label_ids
     everyone = np.arange(len(labels))
     train_head(head, ProbeInputs(cache, m["pooling"], m["probe_layer"]), labels, everyone, None, t)
-    model = new_classifier(m["name"], m, t["seed"])
+    model = new_classifier(m["name"], m, t["seed"], n_labels)
     missing, unexpected = model.load_state_dict(head.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("backbone.") for k in missing)
-    model.save(out, {"max_seconds": t["max_seconds"], "labels": list(EMOTIONS), "probe": True})
+    model.save(out, {"max_seconds": t["max_seconds"], "labels": list(corpus.labels), "probe": True})
     load_feature_extractor(m["name"]).save_pretrained(out)
     return info
 

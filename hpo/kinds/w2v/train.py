@@ -18,7 +18,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from hpo.kinds.w2v.data import ClipDataset, collate
 from hpo.kinds.w2v.schedule import make_optimizer, make_schedule, phases, updates_per_epoch
-from hpo.study.metrics import fold_scores
+from hpo.trial.metrics import fold_scores
 
 
 class Diverged(Exception):

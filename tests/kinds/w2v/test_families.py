@@ -55,7 +55,7 @@ def test_trains_in_training_mode(
     path = str(checkpoints[name])
     waves, prep = load_waves(corpus, path, MAX_SAMPLES)
     cfg = load_backbone(path).config
-    model = new_classifier(path, {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.05}, 0)
+    model = new_classifier(path, {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.05}, 0, 8)
     # The published regularisers are on: this is what crashed layer_weighted before.
     assert model.backbone.config.layerdrop == cfg.layerdrop > 0
     assert model.backbone.config.mask_time_prob > 0 and model.backbone.config.hidden_dropout > 0
@@ -81,7 +81,7 @@ def test_layer_weighted_sees_every_layer_even_when_layerdrop_skips_some(
 ) -> None:
     path = str(checkpoints["facebook/wav2vec2-base"])
     model = new_classifier(
-        path, {"pooling": "layer_weighted", "dropout": 0.0, "mask_time_prob": 0.0}, 0
+        path, {"pooling": "layer_weighted", "dropout": 0.0, "mask_time_prob": 0.0}, 0, 8
     )
     model.backbone.config.layerdrop = 0.5  # skip about half the layers
     model.train()
@@ -110,7 +110,7 @@ def test_family_is_recorded_and_a_saved_model_round_trips(
 ) -> None:
     path = str(checkpoints[name])
     assert backbone_info(path)["backbone"] == PUBLISHED[name]["family"]
-    model = new_classifier(path, {"pooling": "stats", "dropout": 0.1, "mask_time_prob": 0.05}, 0)
+    model = new_classifier(path, {"pooling": "stats", "dropout": 0.1, "mask_time_prob": 0.05}, 0, 8)
     model.eval()
     model.save(tmp_path)
     back, head = load_saved(tmp_path)

@@ -41,10 +41,10 @@ def test_probe_logits_equal_the_fine_tuning_classifiers(
     cache = build_layer_cache(corpus, "tiny", spec.settings.training.max_seconds)
     assert cache.states.dtype == np.float16 and isinstance(cache.states, np.memmap)
     torch.manual_seed(1)
-    head = ProbeHead(pooling, cache.states.shape[-1], cache.n_layers, 0.1).eval()
+    head = ProbeHead(pooling, cache.states.shape[-1], cache.n_layers, 0.1, 8).eval()
     for p in head.parameters():  # not the zero init: a real mix of layers and scores
         torch.nn.init.normal_(p, std=0.5)
-    clf = new_classifier("tiny", {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.0}, 0)
+    clf = new_classifier("tiny", {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.0}, 0, 8)
     clf.load_state_dict(head.state_dict(), strict=False)  # the same head weights
     clf.eval()
     idx = np.arange(0, len(corpus.clips), 37)[:10]

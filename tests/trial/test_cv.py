@@ -9,7 +9,7 @@ import pytest
 from hpo.config.study import load_spec
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import load_corpus
-from hpo.study.cv import CvObjective, cross_validate
+from hpo.trial.cv import CvObjective, cross_validate
 from tests.helpers import write_spec
 
 

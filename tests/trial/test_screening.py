@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.study.screening import CURVE, EpochScreen, replay
+from hpo.trial.screening import CURVE, EpochScreen, replay
 
 
 def _study_with_curves(curves: list[list[float]]) -> optuna.Study:

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 
 from hpo.corpus.folds import Fold
-from hpo.study.metrics import METRICS
+from hpo.trial.metrics import METRICS
 
 FoldFn = Callable[[Fold], dict]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
 
-from hpo.study.metrics import fold_scores
+from hpo.trial.metrics import fold_scores
 
 
 @pytest.mark.parametrize("seed", range(20))

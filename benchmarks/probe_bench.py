@@ -28,7 +28,7 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
 
     from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
-    from hpo.kinds.w2v.probe import build_layer_cache
+    from hpo.kinds.w2v.probe.objective import build_layer_cache
     from hpo.study.run import run_study
 
     spec = load_spec("w2v-probe").with_overrides(corpus=corpus, model=model)

@@ -26,16 +26,13 @@ from common import corpus_for_bench  # noqa: E402
 
 
 def _autocast_dtype(device: str, precision: str):
-    """The study's ``mixed_precision`` as the Trainer applies it (auto: bf16/fp16 on a GPU,
-    fp32 on a CPU); ``bf16`` on a CPU is allowed here to see what bf16 hardware does."""
+    """The study's ``mixed_precision`` as both training paths apply it (auto: bf16/fp16 on
+    a GPU, fp32 on a CPU; ``bf16`` runs on a CPU too)."""
     import torch
 
-    if device == "cpu":
-        return torch.bfloat16 if precision == "bf16" else None
-    from hpo.kinds.w2v.train import precision_kwargs
+    from hpo.kinds.w2v.device import autocast_dtype
 
-    kw = precision_kwargs(precision)
-    return torch.bfloat16 if kw.get("bf16") else torch.float16 if kw.get("fp16") else None
+    return autocast_dtype(precision, torch.device(device))
 
 
 def step_times(
@@ -77,7 +74,7 @@ def step_times(
     feats, frame_lengths = cnn()  # what the cache holds
 
     # The cache as the study uses it: one tensor on the device, a batch is one gather.
-    from hpo.kinds.w2v.cache import FeatureCache, FrameBank
+    from hpo.kinds.w2v.bank import FeatureCache, FrameBank
 
     rows = [feats[i, : int(n)].float().cpu().numpy() for i, n in enumerate(frame_lengths)]
     offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
@@ -142,9 +139,6 @@ def main() -> None:
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu" and args.precision == "fp16":
-        # Emulated on a CPU: one step took minutes here. bf16 has hardware support on many.
-        ap.error("--precision fp16 needs a GPU; on a CPU use bf16 or no")
     dtype = _autocast_dtype(device, args.precision)
     print(
         f"torch {torch.__version__}, {device}"

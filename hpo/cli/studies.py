@@ -51,6 +51,14 @@ from hpo.errors import HpoError
     help="GPU ids, e.g. 0,1: worker i uses device i mod N (via CUDA_VISIBLE_DEVICES).",
 )
 @click.option(
+    "--per-device",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="Trials at once on each of --devices: K workers a GPU (one small model rarely "
+    "fills a GPU).",
+)
+@click.option(
     "--allow-changed-spec",
     is_flag=True,
     help="Continue a study whose definition or corpus has changed.",
@@ -64,18 +72,20 @@ def run(
     model: str | None,
     jobs: int,
     devices: str | None,
+    per_device: int | None,
     allow_changed_spec: bool,
 ) -> None:
     """Run or resume a study until it has --n-trials finished trials."""
     from hpo.config.paths import storage_url
     from hpo.config.study import load_spec
-    from hpo.study.run import run_study
+    from hpo.study.run import run_study, spread_workers
 
     spec = load_spec(study)
     if model is not None and not hasattr(spec.settings, "model"):
         raise HpoError(f"--model applies to w2v studies only; {spec.path} is a {spec.kind} study")
     spec = spec.with_overrides(corpus=data, model=model)
     ids = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
+    jobs, ids = spread_workers(jobs, ids, per_device)
     r = run_study(
         spec,
         storage_url(storage),

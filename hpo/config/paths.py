@@ -72,3 +72,7 @@ def resolve_study_path(study: str) -> Path:
     if local.is_file():
         return local
     return shipped_studies().get(study, local)
+
+
+# Set by the runner in each worker process: its index (a kind may pick a GPU by it).
+WORKER_INDEX_VAR = "HPO_WORKER_INDEX"

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from hpo.config.paths import WORKER_INDEX_VAR
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import load_corpus
@@ -45,6 +46,15 @@ class RunSummary:
     synthetic: bool
 
 
+def _pin(device: str) -> None:
+    """This process sees GPU ``device`` only, as cuda:0: set before CUDA starts here (torch
+    may be imported already: CUDA reads the variable when it starts, not at import)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        raise HpoError("--devices: CUDA already started in this process; cannot pin it now")
+    os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
 def _worker_entry(
     spec: StudySpec,
     storage_url: str,
@@ -53,9 +63,9 @@ def _worker_entry(
     index: int,
     device: str | None = None,
 ) -> None:
+    os.environ[WORKER_INDEX_VAR] = str(index)
     if device is not None:
-        # Before torch is imported in this process: the worker sees one GPU, as cuda:0.
-        os.environ["CUDA_VISIBLE_DEVICES"] = device
+        _pin(device)  # a spawned process: nothing has touched CUDA yet
     reporter = TrialReporter(n_trials, 0, spec.objective.metric, prefix=f"[worker {index}] ")
     if device is not None:
         reporter.log(f"pinned to CUDA_VISIBLE_DEVICES={device}")
@@ -66,6 +76,28 @@ def _worker_entry(
     except HpoError as e:
         reporter.log(f"hpo: error: {e}")
         raise SystemExit(2) from None
+
+
+def spread_workers(
+    jobs: int, devices: list[str] | None, per_device: int | None
+) -> tuple[int, list[str] | None]:
+    """``--jobs``, ``--devices`` and ``--per-device K`` as (workers, one device per worker).
+
+    ``--devices 0,1 --per-device 4`` is 8 workers, four trials at once on each GPU (worker
+    i on the i-th entry of ``0,0,0,0,1,1,1,1``); without ``--per-device`` worker i uses
+    device i mod N, as before.
+    """
+    if per_device is None:
+        return jobs, devices
+    if not devices:
+        raise HpoError("--per-device needs --devices (which GPUs to fill)")
+    wanted = per_device * len(devices)
+    if jobs not in (1, wanted):
+        raise HpoError(
+            f"--jobs {jobs} contradicts --devices {','.join(devices)} x --per-device "
+            f"{per_device} = {wanted} workers; give one or the other"
+        )
+    return wanted, [d for d in devices for _ in range(per_device)]
 
 
 def run_study(
@@ -94,6 +126,8 @@ def run_study(
         raise HpoError("--n-trials must be at least 1")
     if jobs < 1:
         raise HpoError("--jobs must be at least 1")
+    if jobs == 1 and devices:
+        _pin(devices[0])  # first: the checks below may load torch, never start CUDA
     # Everything that can be wrong is checked before the storage is touched, so a bad
     # corpus or model never leaves an empty study database behind.
     corpus = load_corpus(spec.data.corpus)
@@ -105,10 +139,6 @@ def run_study(
     before = _count(study, FINISHED)
     # Every worker, here or on other machines, points at the same corpus path in the spec.
     spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
-    if jobs == 1 and devices:
-        if "torch" in sys.modules:
-            raise HpoError("--devices must be set before torch is loaded; use --jobs")
-        os.environ["CUDA_VISIBLE_DEVICES"] = devices[0]
     if jobs > 1:
         # Feature and layer caches are built here, once, with all cores: N workers each
         # building them on a cold cache made --jobs 4 four times slower than --jobs 1. (One

@@ -1,4 +1,7 @@
-"""Fine-tuning a wav2vec2-family backbone for emotion classification.
+"""wav2vec2-family backbones for emotion classification, on two paths that share their
+parts: fine-tuning (``finetune/``: the Trainer, the CNN cache) and the frozen-backbone probe
+(``probe/``: the layer cache, a head trained in plain PyTorch). Shared: loading backbones,
+the classifier and its poolings, the schedule, devices and precision, the fold monitor.
 
 Only this package imports torch and transformers, and only inside the methods below, so
 validating a w2v study file or running an SVM study never loads them.
@@ -33,26 +36,38 @@ class W2vKind(Kind):
         return backbone_info(spec.settings.model.name)
 
     def prepare(self, spec, corpus, reporter=None) -> None:
-        if spec.settings.model.finetune:
-            from hpo.kinds.w2v.objective import build_caches
+        s = spec.settings
+        if s.model.finetune:
+            from hpo.kinds.w2v.finetune.objective import build_cnn_cache
 
-            build_caches(spec, corpus, reporter)
+            build_cnn_cache(spec, corpus, reporter)
         else:
-            from hpo.kinds.w2v.probe import build_layer_cache
+            from hpo.kinds.w2v.probe.objective import build_layer_cache
 
-            s = spec.settings
             build_layer_cache(corpus, s.model.name, s.training.max_seconds, reporter)
 
     def objective(self, spec, corpus, reporter=None):
-        from hpo.kinds.w2v.objective import ProbeObjective, W2vObjective
+        if spec.settings.model.finetune:
+            from hpo.kinds.w2v.finetune.objective import FinetuneObjective
 
-        cls = W2vObjective if spec.settings.model.finetune else ProbeObjective
-        return cls(spec, corpus, reporter)
+            return FinetuneObjective(spec, corpus, reporter)
+        from hpo.kinds.w2v.probe.objective import ProbeObjective
+
+        return ProbeObjective(spec, corpus, reporter)
 
     def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
-        from hpo.kinds.w2v.saved import train_and_save
+        from hpo.kinds.w2v.backbone import backbone_info
+        from hpo.kinds.w2v.clips import quiet_transformers
+        from hpo.kinds.w2v.device import claim_one_gpu
 
-        return train_and_save(cfg, corpus, out, reporter)
+        quiet_transformers()
+        claim_one_gpu(reporter.log if reporter else None)
+        if cfg["model"].get("finetune", True):
+            from hpo.kinds.w2v.finetune.saved import train_and_save
+        else:
+            from hpo.kinds.w2v.probe.saved import train_and_save
+        train_and_save(cfg, corpus, out, reporter)
+        return backbone_info(cfg["model"]["name"])
 
     def predict(self, model_dir: Path, meta: dict[str, Any], waves):
         from hpo.kinds.w2v.saved import predict_proba

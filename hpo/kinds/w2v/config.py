@@ -22,6 +22,13 @@ SEARCHABLE = {
     "dropout": "model",
 }
 TINY = "tiny"
+# Settings that one path reads and the other does not: a study file that sets one on the
+# wrong path is refused (one line), never silently ignored.
+FINETUNE_ONLY = {
+    "model": ("mask_time_prob",),  # the probe's backbone runs in eval mode: no masking
+    "training": ("gradient_accumulation", "feature_cache", "dataloader_workers"),
+}
+PROBE_ONLY = {"model": ("probe_layer",)}
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ class TrainingSettings:
     max_grad_norm: float | Literal["off"] = "off"
     max_seconds: float = 6.0  # clips are cut to this length (RAVDESS clips are < 6 s)
     seed: int = 0
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU
+    # auto: bf16 (or fp16 on GPUs without bf16) on a GPU, full precision on a CPU;
+    # "bf16" runs on a CPU too. Both paths: fine-tuning and the probe's heads.
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     feature_cache: bool = True  # reuse the frozen CNN's output across epochs, folds, trials
     eval_every_epoch: bool = True  # validation metrics per epoch in TensorBoard
     tensorboard_dir: str = "runs"
@@ -88,13 +97,26 @@ class Settings:
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
-        return build_sections(cls, raw, where)
+        settings = build_sections(cls, raw, where)
+        finetune = settings.model.finetune
+        for section, keys in (PROBE_ONLY if finetune else FINETUNE_ONLY).items():
+            for key in keys:
+                if key in (raw.get(section) or {}):
+                    path = "the probe only (finetune = false)" if finetune else "fine-tuning only"
+                    raise SpecError(f"{where}: [{section}] {key} applies to {path}; remove it")
+        return settings
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Fixed settings with a trial's parameters merged in: what a model is trained with."""
+        """Fixed settings with a trial's parameters merged in: what a model is trained with
+        (only the settings its path reads)."""
+        unused = PROBE_ONLY if self.model.finetune else FINETUNE_ONLY
         out = {
-            "model": dataclasses.asdict(self.model),
-            "training": dataclasses.asdict(self.training),
+            section: {
+                k: v
+                for k, v in dataclasses.asdict(getattr(self, section)).items()
+                if k not in unused.get(section, ())
+            }
+            for section in SECTIONS
         }
         for k, v in params.items():
             out[SEARCHABLE[k]][k] = v

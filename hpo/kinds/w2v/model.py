@@ -27,17 +27,10 @@ HEAD_FILE = "head.safetensors"
 HEAD_CONFIG = "head.json"
 
 
-def frames_for_samples(config, samples: torch.Tensor) -> torch.Tensor:
-    """How many frames the CNN makes of clips of ``samples`` samples (no padding convs)."""
-    n = samples.long()
-    for k, s in zip(config.conv_kernel, config.conv_stride, strict=True):
-        n = torch.div(n - k, s, rounding_mode="floor") + 1
-    return n
-
-
 def samples_for_frames(config, frames: torch.Tensor) -> torch.Tensor:
-    """The fewest samples whose CNN output has ``frames`` frames (the conv arithmetic,
-    inverted): what the backbone's attention mask must count for a clip of that length."""
+    """The fewest samples whose CNN output has ``frames`` frames: what the backbone's
+    attention mask must count for a clip of that length. (transformers has the forward
+    direction, ``_get_feat_extract_output_lengths``, but not this inverse.)"""
     n = frames.clone()
     for k, s in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
         n = (n - 1) * s + k
@@ -47,9 +40,16 @@ def samples_for_frames(config, frames: torch.Tensor) -> torch.Tensor:
 class EmotionClassifier(nn.Module):
     """Inputs: raw ``input_values`` (B, L) with ``lengths`` (B,); cached CNN
     ``extract_features`` (B, T, C) with ``frame_lengths`` (B,); or ``clip_ids`` (B,) into
-    ``self.bank``, the CNN cache on the training device (``cache.FrameBank``)."""
+    ``self.bank``, the CNN cache (``finetune.cache.FrameBank``).
 
-    def __init__(self, backbone, pooling: str, dropout: float, n_labels: int) -> None:
+    ``layer`` is the hidden state that every pooling but ``layer_weighted`` reads: -1 the
+    backbone's output, 0 the input of the first transformer layer (a probe trained on
+    another layer predicts from that layer).
+    """
+
+    def __init__(
+        self, backbone, pooling: str, dropout: float, n_labels: int, layer: int = -1
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         # Every family's CNN has _freeze_parameters (HubertModel lacks the public
@@ -59,11 +59,13 @@ class EmotionClassifier(nn.Module):
         self.config = cfg  # the Trainer reads a few fields of model.config
         self.pooling = pooling
         self.n_labels = n_labels
-        self.pooler, width = make_pooling(pooling, cfg.hidden_size, cfg.num_hidden_layers + 1)
+        n_states = cfg.num_hidden_layers + 1
+        self.layer = layer % n_states
+        self.pooler, width = make_pooling(pooling, cfg.hidden_size, n_states)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(width, n_labels)
         self.wants_all_layers = isinstance(self.pooler, LayerWeightedPooling)
-        self.bank = None  # a cache.FrameBank, attached by the objective
+        self.bank = None  # a finetune.cache.FrameBank, attached by the objective
         self._frames: torch.Tensor | None = None
         self._ran: list[int] = []
         self.backbone.feature_extractor.register_forward_hook(self._hand_over_frames)
@@ -88,11 +90,15 @@ class EmotionClassifier(nn.Module):
         """The frozen CNN's output for one unpadded clip (L,) → (T, C)."""
         return self.backbone.feature_extractor(wave.unsqueeze(0))[0].transpose(0, 1)
 
+    def frames_for_samples(self, samples: torch.Tensor) -> torch.Tensor:
+        """How many frames the CNN makes of clips of ``samples`` samples."""
+        return self.backbone._get_feat_extract_output_lengths(samples.long())
+
     @torch.no_grad()
     def cnn_batch(self, input_values: torch.Tensor, lengths: torch.Tensor):
         """CNN frames of a padded batch and each clip's frame count."""
         cfg = self.backbone.config
-        frame_lengths = frames_for_samples(cfg, lengths)
+        frame_lengths = self.frames_for_samples(lengths)
         if getattr(cfg, "feat_extract_norm", "layer") == "layer":
             feats = self.backbone.feature_extractor(input_values).transpose(1, 2)
             return feats[:, : int(frame_lengths.max())], frame_lengths
@@ -148,6 +154,14 @@ class EmotionClassifier(nn.Module):
             return self.layer_states(out.hidden_states, out.last_hidden_state), mask
         return out.last_hidden_state, mask
 
+    def _states_for_pooling(self, extract_features, frame_lengths):
+        last = self.layer == self.backbone.config.num_hidden_layers
+        all_layers = self.wants_all_layers or not last
+        states, mask = self.encode(extract_features, frame_lengths, all_layers)
+        if all_layers and not self.wants_all_layers:
+            states = states[self.layer]
+        return states, mask
+
     def forward(
         self,
         input_values: torch.Tensor | None = None,
@@ -159,18 +173,21 @@ class EmotionClassifier(nn.Module):
         **_: object,
     ) -> SequenceClassifierOutput:
         if clip_ids is not None:
+            # The batch follows the model: the bank may sit in host memory (cache_device).
             extract_features, frame_lengths = self.bank.batch(clip_ids)
+            extract_features = extract_features.to(self.classifier.weight.device)
         elif extract_features is None:
             if input_values is None or lengths is None:
                 raise ValueError("give input_values + lengths, or extract_features + frame_lengths")
             extract_features, frame_lengths = self.cnn_batch(input_values, lengths)
         assert frame_lengths is not None
-        states, mask = self.encode(extract_features, frame_lengths, self.wants_all_layers)
+        states, mask = self._states_for_pooling(extract_features, frame_lengths)
         pooled = self.pooler(states, mask)
-        logits = self.classifier(self.dropout(pooled))
+        # float32 logits and loss whatever the autocast precision (numpy has no bf16).
+        logits = self.classifier(self.dropout(pooled)).float()
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits.float(), labels)
+            loss = nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     # -- saving ----------------------------------------------------------------------------
@@ -188,18 +205,20 @@ class EmotionClassifier(nn.Module):
 
         self.backbone.save_pretrained(out)
         save_file(self.head_state(), str(out / HEAD_FILE))
-        head = {"pooling": self.pooling, "dropout": self.dropout.p, "n_labels": self.n_labels}
+        head = {
+            "pooling": self.pooling,
+            "dropout": self.dropout.p,
+            "n_labels": self.n_labels,
+            "layer": self.layer,
+        }
         (out / HEAD_CONFIG).write_text(json.dumps({**head, **(extra or {})}, indent=2) + "\n")
 
 
 def build_classifier(
-    name: str, pooling: str, dropout: float, mask_time_prob: float, n_labels: int
+    backbone, pooling: str, dropout: float, n_labels: int, layer: int = -1
 ) -> EmotionClassifier:
-    """Backbone from ``name`` (hub id or local dir) + a fresh head."""
-    from hpo.kinds.w2v.backbone import load_backbone
-
-    backbone = load_backbone(name, mask_time_prob=mask_time_prob)
-    model = EmotionClassifier(backbone, pooling, dropout, n_labels)
+    """A fresh head on ``backbone`` (seed the RNG first for a reproducible head)."""
+    model = EmotionClassifier(backbone, pooling, dropout, n_labels, layer)
     if isinstance(model.pooler, LayerWeightedPooling):
         nn.init.zeros_(model.pooler.layer_logits)  # start from an even mix of layers
     return model
@@ -212,7 +231,9 @@ def load_saved(model_dir: Path) -> tuple[EmotionClassifier, dict]:
 
     head = json.loads((model_dir / HEAD_CONFIG).read_text())
     backbone = AutoModel.from_pretrained(model_dir)
-    model = EmotionClassifier(backbone, head["pooling"], head["dropout"], head["n_labels"])
+    model = EmotionClassifier(
+        backbone, head["pooling"], head["dropout"], head["n_labels"], head.get("layer", -1)
+    )
     missing, unexpected = model.load_state_dict(load_file(str(model_dir / HEAD_FILE)), strict=False)
     missing = [k for k in missing if not k.startswith("backbone.")]
     if missing or unexpected:

@@ -1,13 +1,22 @@
-"""Utterance pooling over encoder frames; every strategy honours the padding mask."""
+"""Utterance pooling over encoder frames; every strategy honours the padding mask.
+
+Poolings reduce in float32 whatever the autocast precision: a bf16 sum over hundreds of
+frames loses digits, and fp16 squares overflow above 256. A value written into a tensor
+(a mask's fill value) is taken from that tensor's own dtype: under autocast, a linear
+layer's output is bf16 even when its input is float32.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+STATS_EPS = 1e-6  # added to a float32 variance before its square root (probe stats: the same)
+
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the valid frames of ``h`` (B, T, H) with ``mask`` (B, T) bool."""
+    """Mean over the valid frames of ``h`` (B, T, H) with ``mask`` (B, T) bool, in float32."""
+    h = h.float()
     m = mask.unsqueeze(-1).to(h.dtype)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
 
@@ -19,6 +28,7 @@ class MeanPooling(nn.Module):
 
 class MaxPooling(nn.Module):
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = h.float()
         return h.masked_fill(~mask.unsqueeze(-1), torch.finfo(h.dtype).min).amax(1)
 
 
@@ -27,8 +37,8 @@ class StatsPooling(nn.Module):
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mean = masked_mean(h, mask)
-        var = masked_mean((h - mean.unsqueeze(1)) ** 2, mask)
-        return torch.cat([mean, (var + 1e-6).sqrt()], dim=-1)
+        var = masked_mean((h.float() - mean.unsqueeze(1)) ** 2, mask)
+        return torch.cat([mean, (var + STATS_EPS).sqrt()], dim=-1)
 
 
 class AttentionPooling(nn.Module):
@@ -39,9 +49,10 @@ class AttentionPooling(nn.Module):
         self.score = nn.Linear(hidden, 1)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        s = self.score(h).squeeze(-1).masked_fill(~mask, torch.finfo(h.dtype).min)
+        s = self.score(h).squeeze(-1).float()
+        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
         w = torch.softmax(s, dim=1).unsqueeze(-1)
-        return (w * h).sum(1)
+        return (w * h.float()).sum(1)
 
 
 class LayerWeightedPooling(nn.Module):
@@ -51,10 +62,13 @@ class LayerWeightedPooling(nn.Module):
         super().__init__()
         self.layer_logits = nn.Parameter(torch.zeros(n_states))
 
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.layer_logits.float(), dim=0)
+
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # states: (L, B, T, H)
-        w = torch.softmax(self.layer_logits, dim=0).view(-1, 1, 1, 1).to(states.dtype)
-        return masked_mean((w * states).sum(0), mask)
+        w = self.weights().view(-1, 1, 1, 1)
+        return masked_mean((w * states.float()).sum(0), mask)
 
 
 def make_pooling(name: str, hidden: int, n_states: int) -> tuple[nn.Module, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -14,9 +15,26 @@ class Phases:
     hold: int
     decay: int
 
-    @property
-    def total(self) -> int:
-        return self.warmup + self.hold + self.decay
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """A fold's optimizer steps, counted once for both training paths."""
+
+    total: int
+    phases: Phases
+    log_every: int  # TensorBoard scalars every this many steps (about 50 points a fold)
+
+
+def plan_fold(n_examples: int, t: dict[str, Any]) -> FoldPlan:
+    """The plan for ``n_examples`` training clips under ``[training]`` settings ``t`` (the
+    probe has no ``gradient_accumulation``: one batch, one update)."""
+    acc = t.get("gradient_accumulation", 1)
+    total = math.ceil(updates_per_epoch(n_examples, t["batch_size"], acc) * t["epochs"])
+    return FoldPlan(
+        total,
+        phases(total, t["warmup_ratio"], t["hold_ratio"]),
+        t.get("logging_steps") or max(1, total // 50),
+    )
 
 
 def updates_per_epoch(n_examples: int, batch_size: int, accumulation: int) -> int:

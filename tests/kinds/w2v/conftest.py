@@ -1,8 +1,21 @@
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
+
+from tests.kinds.w2v.settings import MAX_SECONDS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _models_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny backbone is built once per session, outside the checkout."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HPO_MODELS", str(tmp_path_factory.mktemp("w2v-models")))
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -11,7 +24,70 @@ def _in_tmp_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     root: Path = tmp_path_factory.getbasetemp() / "w2v-cwd"
     root.mkdir(exist_ok=True)
     monkeypatch.chdir(root)
-    from hpo.kinds.w2v.objective import quiet_transformers
+    from hpo.kinds.w2v.clips import quiet_transformers
 
     quiet_transformers()
+    return root
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """The one device every w2v test runs on: the training device hpo itself would pick (a
+    GPU when one is visible), or ``HPO_TEST_DEVICE``. No test names a device but this."""
+    from hpo.kinds.w2v.device import training_device
+
+    return torch.device(os.environ.get("HPO_TEST_DEVICE") or training_device())
+
+
+@pytest.fixture(scope="session")
+def precisions(device: torch.device) -> list[torch.dtype]:
+    """The autocast precisions the device runs: bf16 everywhere (CPU autocast included),
+    fp16 where the device has it."""
+    out = [torch.bfloat16]
+    if device.type == "cuda":
+        out.append(torch.float16)
+    else:
+        try:
+            with torch.autocast("cpu", dtype=torch.float16):
+                torch.ones(2, 2) @ torch.ones(2, 2)
+            out.append(torch.float16)
+        except RuntimeError:
+            pass
+    return out
+
+
+@pytest.fixture(scope="session")
+def w2v_corpus(prepared: Path, tmp_path_factory: pytest.TempPathFactory, device) -> Path:
+    """The session corpus, copied once, with the tiny backbone's CNN cache and layer cache
+    built into it for clips cut at ``MAX_SECONDS``: the w2v tests read it and never write it
+    (a study on it finds both caches), so no test pays for them or depends on test order."""
+    from hpo.corpus.manifest import load_corpus
+    from hpo.kinds.w2v.backbone import new_classifier
+    from hpo.kinds.w2v.clips import load_waves, max_samples
+    from hpo.kinds.w2v.finetune.cache import load_or_build
+    from hpo.kinds.w2v.probe.objective import build_layer_cache
+
+    root = tmp_path_factory.mktemp("w2v-corpus") / "corpus"
+    shutil.copytree(prepared, root)
+    corpus = load_corpus(root)
+    waves, prep = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
+    model = new_classifier("tiny", {"pooling": "mean", "dropout": 0.0}, 0, len(corpus.labels))
+    load_or_build(model, waves, corpus, prep, device)
+    build_layer_cache(corpus, "tiny", MAX_SECONDS, None, device)
+    return root
+
+
+@pytest.fixture
+def small_corpus(w2v_corpus: Path, tmp_path: Path) -> Path:
+    """A 24-clip corpus (one clip a speaker) of one's own, without caches: for tests that
+    build, damage and rebuild them."""
+    from hpo.corpus.manifest import load_corpus, write_corpus
+
+    corpus = load_corpus(w2v_corpus)
+    keep = [c for i, c in enumerate(corpus.clips) if i % 16 == 0]
+    root = tmp_path / "small"
+    for c in keep:
+        (root / c.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(w2v_corpus / c.path, root / c.path)
+    write_corpus(root, keep, corpus.meta)
     return root

@@ -12,18 +12,28 @@ import numpy as np
 import pytest
 import torch
 
+from hpo.corpus.audio import load_clip
 from hpo.corpus.manifest import load_corpus
 from hpo.errors import HpoError
-from hpo.kinds.w2v.backbone import backbone_info, load_backbone
-from hpo.kinds.w2v.cache import FrameBank, load_or_build
+from hpo.kinds.w2v.backbone import (
+    BackboneStore,
+    backbone_info,
+    load_backbone,
+    load_feature_extractor,
+    new_classifier,
+    preprocess,
+)
+from hpo.kinds.w2v.bank import FeatureCache, FrameBank
 from hpo.kinds.w2v.config import POOLINGS, TrainingSettings
-from hpo.kinds.w2v.data import ClipDataset
+from hpo.kinds.w2v.finetune.data import fold_examples
+from hpo.kinds.w2v.finetune.train import train_fold
 from hpo.kinds.w2v.model import load_saved
-from hpo.kinds.w2v.objective import load_waves, new_classifier
-from hpo.kinds.w2v.train import train_fold
+from hpo.kinds.w2v.monitor import FoldMonitor
+from hpo.kinds.w2v.schedule import plan_fold
 from tests.kinds.w2v.published import PUBLISHED, save_published_like
 
 MAX_SAMPLES = 24_000  # 1.5 s: enough frames for SpecAugment's masks, fast on a CPU
+N_CLIPS = 8
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +43,26 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def clips(prepared: Path) -> tuple:
+def clips(prepared: Path) -> tuple[list[str], np.ndarray]:
+    """Eight clips of several speakers (paths) and their labels: all a step needs."""
     corpus = load_corpus(prepared)
-    subset = list(range(0, len(corpus.clips), 48))[:8]  # 8 clips, several actors
-    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
-    return corpus, subset, labels
+    subset = list(range(0, len(corpus.clips), 48))[:N_CLIPS]
+    paths = [str(corpus.clip_path(corpus.clips[i])) for i in subset]
+    return paths, corpus.label_ids[subset]
+
+
+def _waves(path: str, clips: tuple) -> list[np.ndarray]:
+    fe = load_feature_extractor(path)
+    return [preprocess(fe, load_clip(p), MAX_SAMPLES) for p in clips[0]]
+
+
+def _bank(model, waves: list[np.ndarray], device) -> FrameBank:
+    """The CNN cache of these clips, as a study builds it (clip i is row i)."""
+    x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True)
+    feats, n = model.to(device).cnn_batch(x.to(device), torch.tensor([len(w) for w in waves]))
+    rows = [feats[i, : int(k)].float().cpu().numpy() for i, k in enumerate(n)]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    return FrameBank(FeatureCache(np.concatenate(rows), offsets), device)
 
 
 def _training() -> dict:
@@ -45,23 +70,27 @@ def _training() -> dict:
     return {**dataclasses.asdict(t), "eval_every_epoch": False, "max_grad_norm": 1.0}
 
 
-@pytest.mark.parametrize("cache", [False, True], ids=["no-cache", "cache"])
-@pytest.mark.parametrize("pooling", POOLINGS)
+def _regularised(model, name: str) -> None:
+    """The published regularisers are on: this is what crashed layer_weighted before."""
+    cfg = model.backbone.config
+    assert cfg.layerdrop == PUBLISHED[name]["config"]["layerdrop"] > 0
+    assert cfg.mask_time_prob > 0 and cfg.hidden_dropout > 0
+
+
 @pytest.mark.parametrize("name", list(PUBLISHED))
-def test_trains_in_training_mode(
-    name: str, pooling: str, cache: bool, checkpoints: dict, clips: tuple
+def test_each_structure_fine_tunes_through_the_trainer_in_training_mode(
+    name: str, checkpoints: dict, clips: tuple, device: torch.device
 ) -> None:
-    corpus, subset, labels = clips
+    # One Trainer fit per structure, the poolings and the cache rotating across them (every
+    # pooling with every structure, cache on and off, runs below without the Trainer).
+    i = list(PUBLISHED).index(name)
+    pooling, cache = POOLINGS[i % len(POOLINGS)], i % 2 == 0
     path = str(checkpoints[name])
-    waves, prep = load_waves(corpus, path, MAX_SAMPLES)
-    cfg = load_backbone(path).config
+    waves = _waves(path, clips)
     model = new_classifier(path, {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.05}, 0, 8)
-    # The published regularisers are on: this is what crashed layer_weighted before.
-    assert model.backbone.config.layerdrop == cfg.layerdrop > 0
-    assert model.backbone.config.mask_time_prob > 0 and model.backbone.config.hidden_dropout > 0
-    feats = load_or_build(model, waves, corpus, prep, torch.device("cpu")) if cache else None
-    model.bank = FrameBank(feats, torch.device("cpu")) if cache else None
-    ds = ClipDataset(subset, labels, waves, MAX_SAMPLES, feats)
+    _regularised(model, name)
+    model.bank = _bank(model, waves, device) if cache else None
+    lengths = np.array([len(w) for w in waves])
     losses: list[float] = []
     real_forward = model.forward
 
@@ -72,20 +101,59 @@ def test_trains_in_training_mode(
         return out
 
     model.forward = spy
-    train_fold(model, _training(), ds, None, None)
+    t = _training()
+    plan = plan_fold(N_CLIPS, t)
+    with FoldMonitor(0, 1.0, None, plan.log_every) as monitor:
+        train_fold(
+            model,
+            t,
+            fold_examples(range(N_CLIPS), clips[1], lengths),
+            None,
+            monitor,
+            plan,
+            waves=waves,
+        )
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    assert next(model.parameters()).device.type == device.type
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_every_pooling_trains_on_each_structure_with_and_without_the_cache(
+    name: str, checkpoints: dict, clips: tuple, device: torch.device
+) -> None:
+    path = str(checkpoints[name])
+    # Two clips of different lengths (padding and masks matter), a second or less each.
+    waves = [w[:n] for w, n in zip(_waves(path, clips)[:2], (16_000, 11_000), strict=True)]
+    store = BackboneStore(path, 0.05, device)
+    x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True).to(device)
+    lengths = torch.tensor([len(w) for w in waves], device=device)
+    labels = torch.as_tensor(clips[1][:2], device=device)
+    bank = None
+    for pooling in POOLINGS:
+        model = store.classifier({"pooling": pooling, "dropout": 0.1}, 0, 8).train()
+        _regularised(model, name)
+        model.bank = bank = bank or _bank(model, waves, device)  # the frozen CNN: one cache
+        for batch in ({"input_values": x, "lengths": lengths}, {"clip_ids": torch.arange(2)}):
+            model.zero_grad()
+            out = model(**batch, labels=labels)
+            out.loss.backward()
+            assert torch.isfinite(out.loss), (pooling, list(batch))
+            grads = [p.grad for p in model.classifier.parameters()]
+            assert all(g is not None and torch.isfinite(g).all() for g in grads)
+            assert any(p.grad is not None for p in model.backbone.encoder.parameters())
 
 
 def test_layer_weighted_sees_every_layer_even_when_layerdrop_skips_some(
-    checkpoints: dict,
+    checkpoints: dict, device: torch.device
 ) -> None:
     path = str(checkpoints["facebook/wav2vec2-base"])
     model = new_classifier(
         path, {"pooling": "layer_weighted", "dropout": 0.0, "mask_time_prob": 0.0}, 0, 8
     )
     model.backbone.config.layerdrop = 0.5  # skip about half the layers
-    model.train()
-    x, lengths = torch.randn(2, 16_000) * 0.1, torch.tensor([16_000, 12_000])
+    model.to(device).train()
+    x = torch.randn(2, 16_000, device=device) * 0.1
+    lengths = torch.tensor([16_000, 12_000], device=device)
     seen = []
     real = model.layer_states
 

@@ -7,24 +7,27 @@ import pytest
 import torch
 
 from hpo.corpus.manifest import load_corpus
-from hpo.kinds.w2v.backbone import resolve_model_name
-from hpo.kinds.w2v.cache import FrameBank, load_or_build
+from hpo.kinds.w2v.backbone import new_classifier, resolve_model_name
+from hpo.kinds.w2v.bank import FrameBank
+from hpo.kinds.w2v.clips import load_waves, max_samples
 from hpo.kinds.w2v.config import POOLINGS
-from hpo.kinds.w2v.data import ClipDataset, collate
-from hpo.kinds.w2v.model import build_classifier, load_saved
-from hpo.kinds.w2v.objective import load_waves
+from hpo.kinds.w2v.finetune.cache import load_or_build
+from hpo.kinds.w2v.finetune.data import Collator
+from hpo.kinds.w2v.model import load_saved
+from tests.kinds.w2v.settings import MAX_SECONDS
 
 
 def load_classifier(name: str, pooling: str, dropout: float, mask_time_prob: float):
-    return build_classifier(name, pooling, dropout, mask_time_prob, 8)
+    cfg = {"pooling": pooling, "dropout": dropout, "mask_time_prob": mask_time_prob}
+    return new_classifier(name, cfg, 0, 8)
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_every_pooling_honours_the_padding_mask(pooling: str) -> None:
+def test_every_pooling_honours_the_padding_mask(pooling: str, device: torch.device) -> None:
     torch.manual_seed(0)
-    m = load_classifier("tiny", pooling, 0.1, 0.0).eval()
-    x = torch.randn(3, 32_000) * 0.1
-    lengths = torch.tensor([32_000, 20_000, 9_000])
+    m = load_classifier("tiny", pooling, 0.1, 0.0).eval().to(device)
+    x = torch.randn(3, 32_000, device=device) * 0.1
+    lengths = torch.tensor([32_000, 20_000, 9_000], device=device)
     with torch.no_grad():
         batch = m(input_values=x, lengths=lengths).logits
         # Garbage in the padded region must not change anything.
@@ -51,35 +54,56 @@ def test_tiny_model_is_labelled_random_init() -> None:
     assert "NOT pretrained" in (Path(path) / "README.md").read_text()
 
 
-def test_logits_with_and_without_the_cnn_cache_match(prepared: Path) -> None:
-    corpus = load_corpus(prepared)
+def test_logits_with_and_without_the_cnn_cache_match(
+    w2v_corpus: Path, device: torch.device
+) -> None:
+    corpus = load_corpus(w2v_corpus)
     subset = list(range(0, len(corpus.clips), 24))  # 16 clips of varied length
-    waves, prep = load_waves(corpus, "tiny", 96_000)
-    labels = np.array([c.emotion_id - 1 for c in corpus.clips])
+    waves, prep = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
     torch.manual_seed(0)
     m = load_classifier("tiny", "stats", 0.1, 0.0).eval()
-    cache = load_or_build(m, waves, corpus, prep, torch.device("cpu"))
+    cache = load_or_build(m, waves, corpus, prep, device)
     assert len(cache) == len(corpus.clips)
-    m.bank = FrameBank(cache, torch.device("cpu"))
-    raw = collate([ClipDataset(subset, labels, waves, 96_000, None)[i] for i in range(16)])
-    cached = collate([ClipDataset(subset, labels, waves, 96_000, cache)[i] for i in range(16)])
+    m.bank = FrameBank(cache, device)
+    items = [{"clip": i, "labels": int(corpus.label_ids[i])} for i in subset]
+    raw, cached = Collator(waves)(items), Collator(None)(items)
     assert "input_values" in raw and set(cached) == {"clip_ids", "labels"}
     with torch.no_grad():
-        a = m(**raw).logits
+        a = m(**{k: v.to(device) for k, v in raw.items()}).logits
         b = m(**cached).logits
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    # The cache is reused, not rebuilt: a second open reads the files written by the first
-    # (made read-only here, so a rebuild would fail) and gives the same frames.
-    files = list(Path(prepared, "cache", "w2v").rglob("*.npy"))
+    # The cache is reused, not rebuilt: a second open reads the same files (their
+    # modification times stay) and gives the same frames.
+    files = list(Path(w2v_corpus, "cache", "w2v").rglob("*.npy"))
     assert files
     stamps = {f: f.stat().st_mtime_ns for f in files}
-    again = load_or_build(m, waves, corpus, prep, torch.device("cpu"))
+    again = load_or_build(m, waves, corpus, prep, device)
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
     assert np.array_equal(np.asarray(again.frames), np.asarray(cache.frames))
     # And the cache holds what the CNN computes: one clip checked against a fresh run.
     i = subset[3]
-    fresh = m.cnn_features(torch.from_numpy(waves[i])).numpy()
+    fresh = m.cnn_features(torch.from_numpy(waves[i]).to(device)).cpu().numpy()
     np.testing.assert_allclose(again.get(i), fresh, atol=1e-5)
+
+
+def test_a_damaged_cnn_cache_is_rebuilt_with_a_note(
+    small_corpus: Path, device: torch.device
+) -> None:
+    corpus = load_corpus(small_corpus)
+    waves, prep = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
+    m = load_classifier("tiny", "stats", 0.1, 0.0)
+    load_or_build(m, waves, corpus, prep, device)
+    (frames,) = list((small_corpus / "cache" / "w2v").rglob("frames.npy"))
+    good = np.load(frames)
+    frames.write_bytes(frames.read_bytes()[: frames.stat().st_size // 2])  # cut off
+    notes: list[str] = []
+    cache = load_or_build(m, waves, corpus, prep, device, notes.append)
+    assert len(notes) == 1 and "is damaged" in notes[0] and "rebuilding" in notes[0]
+    np.testing.assert_allclose(np.asarray(cache.frames), good, atol=1e-5)
+    assert np.load(frames).shape == good.shape  # rebuilt in place, complete
+    again: list[str] = []
+    load_or_build(m, waves, corpus, prep, device, again.append)
+    assert again == []  # and then simply read
 
 
 def test_save_and_load_round_trip_keeps_pooling_and_outputs(tmp_path: Path) -> None:

@@ -4,40 +4,49 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
 import pytest
+import tomli_w
 import torch
 from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.config.study import load_spec
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds.w2v.backbone import new_classifier
+from hpo.kinds.w2v.clips import load_waves, max_samples
 from hpo.kinds.w2v.config import POOLINGS
-from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache
+from hpo.kinds.w2v.model import load_saved
+from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
+from hpo.kinds.w2v.probe.objective import build_layer_cache
 from tests.helpers import write_spec
+from tests.kinds.w2v.settings import MAX_SECONDS
 
 
-def _spec(tmp_path: Path, prepared: Path, **sections) -> Path:
+def _spec(tmp_path: Path, prepared: Path, model: dict | None = None, **sections) -> Path:
     return write_spec(
         tmp_path / "probe.toml",
         base="w2v-probe",
         data={"corpus": str(prepared)},
-        model={"name": "tiny"},
-        training={"epochs": 4.0, "tensorboard_dir": str(tmp_path / "runs")},
+        model={"name": "tiny", **(model or {})},
+        training={
+            "epochs": 4.0,
+            "max_seconds": MAX_SECONDS,
+            "tensorboard_dir": str(tmp_path / "runs"),
+        },
         **sections,
     )
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_probe_logits_equal_the_fine_tuning_classifiers(
-    tmp_path: Path, prepared: Path, pooling: str
+    tmp_path: Path, w2v_corpus: Path, pooling: str
 ) -> None:
-    from hpo.kinds.w2v.objective import load_waves, new_classifier
-
-    spec = load_spec(_spec(tmp_path, prepared))
-    corpus = load_corpus(prepared)
+    spec = load_spec(_spec(tmp_path, w2v_corpus))
+    corpus = load_corpus(w2v_corpus)
     cache = build_layer_cache(corpus, "tiny", spec.settings.training.max_seconds)
     assert cache.states.dtype == np.float16 and isinstance(cache.states, np.memmap)
     torch.manual_seed(1)
@@ -48,9 +57,9 @@ def test_probe_logits_equal_the_fine_tuning_classifiers(
     clf.load_state_dict(head.state_dict(), strict=False)  # the same head weights
     clf.eval()
     idx = np.arange(0, len(corpus.clips), 37)[:10]
-    waves, _ = load_waves(corpus, "tiny", 96_000)
+    waves, _ = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
     with torch.no_grad():
-        probe = head(*ProbeInputs(cache, pooling, -1).batch(idx))
+        probe = head(*ProbeInputs(cache, pooling, -1).batch(torch.as_tensor(idx)))
         live = torch.cat(
             [
                 clf(
@@ -66,9 +75,9 @@ def test_probe_logits_equal_the_fine_tuning_classifiers(
 
 
 def test_probe_study_trains_the_head_only_and_round_trips(
-    tmp_path: Path, prepared: Path, synth_src: Path
+    tmp_path: Path, w2v_corpus: Path, synth_src: Path
 ) -> None:
-    spec = _spec(tmp_path, prepared)
+    spec = _spec(tmp_path, w2v_corpus)
     db = tmp_path / "s.db"
     run = CliRunner()
     res = run.invoke(cli, ["run", "--study", str(spec), "--n-trials", "3", "--storage", str(db)])
@@ -101,11 +110,11 @@ def test_probe_study_trains_the_head_only_and_round_trips(
 
 
 def test_report_shows_the_learned_layer_weights_of_the_best_trial(
-    tmp_path: Path, prepared: Path
+    tmp_path: Path, w2v_corpus: Path
 ) -> None:
     spec = _spec(
         tmp_path,
-        prepared,
+        w2v_corpus,
         space={"pooling": {"type": "categorical", "choices": ["layer_weighted"]}},
     )
     db = tmp_path / "s.db"
@@ -123,3 +132,63 @@ def test_report_shows_the_learned_layer_weights_of_the_best_trial(
     assert res.exit_code == 0, res.output
     assert (out / "layer_weights.png").read_bytes()[:4] == b"\x89PNG"
     assert 'alt="layer_weights"' in (out / "index.html").read_text()
+
+
+def test_a_probe_on_another_layer_predicts_from_that_layer_after_hpo_train(
+    tmp_path: Path, w2v_corpus: Path, device: torch.device
+) -> None:
+    # The saved classifier used to pool the backbone's last state whatever probe_layer said.
+    spec = load_spec(_spec(tmp_path, w2v_corpus, model={"probe_layer": 1, "pooling": "mean"}))
+    cfg = {"kind": "w2v", "name": "p", "data": {"corpus": str(w2v_corpus)}}
+    cfg |= spec.settings.merged({"learning_rate": 3e-3, "warmup_ratio": 0.1, "max_grad_norm": 1.0})
+    export = tmp_path / "p-best.toml"
+    export.write_text(tomli_w.dumps({"study": "p", "config": cfg}))
+    out = tmp_path / "model"
+    res = CliRunner().invoke(cli, ["train", "--config", str(export), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "head.json").read_text())["layer"] == 1
+    model, _ = load_saved(out)
+    model.eval()
+    head = ProbeHead("mean", 32, 3, 0.0, 8).eval()
+    head.load_state_dict(model.state_dict(), strict=False)  # the head the probe trained
+    corpus = load_corpus(w2v_corpus)
+    cache = build_layer_cache(corpus, "tiny", MAX_SECONDS)
+    idx = np.arange(0, len(corpus.clips), 41)[:8]
+    waves, _ = load_waves(corpus, str(out), max_samples(MAX_SECONDS))
+    with torch.no_grad():
+        on_layer_1 = head(*ProbeInputs(cache, "mean", 1).batch(torch.as_tensor(idx)))
+        on_output = head(*ProbeInputs(cache, "mean", -1).batch(torch.as_tensor(idx)))
+        saved = torch.cat(
+            [
+                model(
+                    input_values=torch.from_numpy(waves[i])[None],
+                    lengths=torch.tensor([len(waves[i])]),
+                ).logits
+                for i in idx
+            ]
+        )
+    torch.testing.assert_close(saved, on_layer_1, atol=2e-3, rtol=2e-3)
+    assert not torch.allclose(saved, on_output, atol=2e-3)  # the layers really differ
+
+
+def test_a_damaged_layer_cache_is_rebuilt_with_a_note(small_corpus: Path) -> None:
+    build_layer_cache(load_corpus(small_corpus), "tiny", MAX_SECONDS)
+    (states,) = list((small_corpus / "cache" / "layers").rglob("states.npy"))
+    good = np.load(states)
+    states.write_bytes(states.read_bytes()[:4096])  # an interrupted copy, say
+    notes: list[str] = []
+    reporter = SimpleNamespace(log=notes.append)
+    cache = build_layer_cache(load_corpus(small_corpus), "tiny", MAX_SECONDS, reporter)
+    assert any("is damaged" in n and "rebuilding" in n for n in notes), notes
+    np.testing.assert_array_equal(np.asarray(cache.states), good)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_what_the_probe_reads_lives_on_the_training_device(
+    w2v_corpus: Path, pooling: str, device: torch.device
+) -> None:
+    cache = build_layer_cache(load_corpus(w2v_corpus), "tiny", MAX_SECONDS)
+    inputs = ProbeInputs(cache, pooling, -1, device)
+    x, mask = inputs.batch(torch.arange(4, device=device))
+    assert x.device.type == device.type and x.dtype == torch.float32
+    assert mask is None or mask.device.type == device.type

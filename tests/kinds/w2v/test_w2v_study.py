@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -11,7 +14,8 @@ from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hpo.cli import cli
-from tests.helpers import write_spec
+from tests.helpers import ROOT, write_spec
+from tests.kinds.w2v.settings import MAX_SECONDS
 
 
 def _spec(tmp_path: Path, prepared: Path, **space) -> Path:
@@ -22,6 +26,7 @@ def _spec(tmp_path: Path, prepared: Path, **space) -> Path:
         training={
             "epochs": 2.0,
             "batch_size": 16,
+            "max_seconds": MAX_SECONDS,
             "tensorboard_dir": str(tmp_path / "runs"),
             "logging_steps": 1,
         },
@@ -43,13 +48,42 @@ def _scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 @pytest.mark.slow
-def test_tiny_trial_six_folds_tensorboard_and_schedule(tmp_path: Path, prepared: Path) -> None:
+def test_tiny_trial_six_folds_tensorboard_and_schedule(
+    tmp_path: Path, w2v_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpo.kinds.w2v import backbone
+    from hpo.kinds.w2v.finetune import train
+
+    calls = {"load_backbone": 0, "validations": 0}
+    load, score = backbone.load_backbone, train._Scores.__call__
+
+    def counting_load(*a, **k):
+        calls["load_backbone"] += 1
+        return load(*a, **k)
+
+    def counting_score(self, pred):
+        calls["validations"] += 1
+        return score(self, pred)
+
+    monkeypatch.setattr(backbone, "load_backbone", counting_load)
+    monkeypatch.setattr(train._Scores, "__call__", counting_score)
     db = tmp_path / "s.db"
     res = CliRunner().invoke(
         cli,
-        ["run", "--study", str(_spec(tmp_path, prepared)), "--n-trials", "1", "--storage", str(db)],
+        [
+            "run",
+            "--study",
+            str(_spec(tmp_path, w2v_corpus)),
+            "--n-trials",
+            "1",
+            "--storage",
+            str(db),
+        ],
     )
     assert res.exit_code == 0, res.output
+    # A worker reads the backbone from disk once, not once per fold; each of the 6 folds
+    # validates once per epoch (2 epochs) and its last validation is its score (not redone).
+    assert calls == {"load_backbone": 1, "validations": 12}
     assert "RANDOMLY INITIALISED" in res.output and "SYNTHETIC" in res.output
     (t,) = optuna.load_study(study_name="w2v-tiny", storage=f"sqlite:///{db}").trials
     assert t.state == optuna.trial.TrialState.COMPLETE
@@ -80,9 +114,9 @@ def test_tiny_trial_six_folds_tensorboard_and_schedule(tmp_path: Path, prepared:
 
 @pytest.mark.slow
 def test_diverging_run_is_pruned_with_its_reason_and_the_study_goes_on(
-    tmp_path: Path, prepared: Path
+    tmp_path: Path, w2v_corpus: Path
 ) -> None:
-    spec = _spec(tmp_path, prepared, learning_rate={"type": "float", "low": 1e6, "high": 1e6})
+    spec = _spec(tmp_path, w2v_corpus, learning_rate={"type": "float", "low": 1e6, "high": 1e6})
     db = tmp_path / "s.db"
     res = CliRunner().invoke(
         cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]
@@ -96,7 +130,9 @@ def test_diverging_run_is_pruned_with_its_reason_and_the_study_goes_on(
 
 
 @pytest.mark.slow
-def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_src: Path) -> None:
+def test_export_train_predict_w2v_and_svm(
+    tmp_path: Path, w2v_corpus: Path, prepared: Path, synth_src: Path
+) -> None:
     run = CliRunner()
     db = tmp_path / "s.db"
     assert (
@@ -105,7 +141,7 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
             [
                 "run",
                 "--study",
-                str(_spec(tmp_path, prepared)),
+                str(_spec(tmp_path, w2v_corpus)),
                 "--n-trials",
                 "1",
                 "--storage",
@@ -114,7 +150,11 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
         ).exit_code
         == 0
     )
-    svm = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
+    one_set = {  # the feature set does not matter here: one keeps the extraction short
+        "feature_set": {"type": "categorical", "choices": ["librosa"]},
+        "speaker_norm": {"type": "categorical", "choices": [True]},
+    }
+    svm = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}, space=one_set)
     assert (
         run.invoke(
             cli, ["run", "--study", str(svm), "--n-trials", "2", "--storage", str(db)]
@@ -156,8 +196,9 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
 
 @pytest.mark.slow
 def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
-    tmp_path: Path, prepared: Path
+    tmp_path: Path, w2v_corpus: Path
 ) -> None:
+    prepared = w2v_corpus
     from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
     from hpo.study.open import open_study
@@ -168,7 +209,8 @@ def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
             tmp_path / "w2v.toml",
             base="w2v-tiny",
             data={"corpus": str(prepared)},
-            training={"epochs": 3.0, "batch_size": 16, "tensorboard_dir": str(tmp_path / "r")},
+            training={"epochs": 3.0, "batch_size": 16, "tensorboard_dir": str(tmp_path / "r")}
+            | {"max_seconds": MAX_SECONDS},
             space={"learning_rate": {"type": "float", "low": 1e-9, "high": 1e-2, "log": True}},
             pruner={"type": "none", "epoch_stage": True, "screen_fold": 2}
             | {"epoch_startup_trials": 1, "epoch_percentile": 50.0, "epoch_warmup": 1},
@@ -191,3 +233,30 @@ def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
     assert [v is None for v in bad.user_attrs.get("fold_accuracy", [None] * 6)] == [True] * 6
     epoch = round(bad.user_attrs["pruned_at"]["epoch"])
     assert bad.user_attrs["screen_curve"][epoch - 1] < good.user_attrs["screen_curve"][epoch - 1]
+
+
+def test_devices_pins_a_single_worker_run(tmp_path: Path, w2v_corpus: Path) -> None:
+    # One worker, --devices 0: the kind's own checks load torch before any trial; the device
+    # must still be chosen before CUDA starts. A fresh process, as a user runs it.
+    spec = write_spec(
+        tmp_path / "probe.toml",
+        base="w2v-probe",
+        data={"corpus": str(w2v_corpus)},
+        model={"name": "tiny"},
+        training={"epochs": 1.0, "max_seconds": MAX_SECONDS, "tensorboard_dir": str(tmp_path)},
+        space={"pooling": {"type": "categorical", "choices": ["mean"]}},
+    )
+    db = tmp_path / "s.db"
+    env = {**os.environ, "HPO_MODELS": os.environ["HPO_MODELS"]}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    cmd = [sys.executable, "-m", "hpo", "run", "--study", str(spec), "--n-trials", "1"]
+    res = subprocess.run(
+        [*cmd, "--storage", str(db), "--devices", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    (t,) = optuna.load_study(study_name="w2v-probe", storage=f"sqlite:///{db}").trials
+    assert t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["devices"] == "0"

@@ -2,18 +2,21 @@
 
 Keyed by the CNN's weights (hash of its state dict), its config, the clip cutting length and
 the corpus manifest, so a different model or corpus never reads another's features. Stored
-as one float32 array of all frames plus per-clip offsets, written atomically.
+as one float32 array of all frames plus per-clip offsets, written atomically; a damaged
+cache (a truncated file, say) is rebuilt in its place with a one-line note.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.w2v.bank import FeatureCache
 from hpo.util.io import atomic_dir
 from hpo.util.progress import progress_bar
 
@@ -43,21 +46,18 @@ def cnn_key(model, preprocessing: str, corpus: Corpus) -> str:
     return h.hexdigest()[:16]
 
 
-class FeatureCache:
-    """Per-clip CNN features of a corpus, in manifest order."""
-
-    def __init__(self, frames: np.ndarray, offsets: np.ndarray) -> None:
-        self.frames = frames
-        self.offsets = offsets
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def get(self, i: int) -> np.ndarray:
-        return self.frames[self.offsets[i] : self.offsets[i + 1]]
-
-    def length(self, i: int) -> int:
-        return int(self.offsets[i + 1] - self.offsets[i])
+def _open(root, n_clips: int) -> tuple[FeatureCache | None, str | None]:
+    """The cache in ``root``, or None and why it cannot be used (None: it is not there)."""
+    if not root.exists():
+        return None, None
+    try:
+        offsets = np.load(root / "offsets.npy")
+        frames = np.load(root / "frames.npy", mmap_mode="r")
+    except (OSError, ValueError) as e:
+        return None, str(e).splitlines()[0] if str(e) else type(e).__name__
+    if len(offsets) != n_clips + 1 or frames.shape[0] != offsets[-1]:
+        return None, f"{len(offsets) - 1} clips and {frames.shape[0]} frames do not match"
+    return FeatureCache(frames, offsets), None
 
 
 def load_or_build(
@@ -66,6 +66,7 @@ def load_or_build(
     corpus: Corpus,
     preprocessing: str,
     device: torch.device,
+    log: Callable[[str], None] | None = None,
     batch_size: int = 16,
 ) -> FeatureCache:
     """Open the cache for this model and corpus, computing it first if needed.
@@ -74,16 +75,13 @@ def load_or_build(
     how, and is part of the key.
     """
     root = corpus.root / "cache" / "w2v" / cnn_key(model, preprocessing, corpus)
-    if (root / "offsets.npy").is_file():
-        try:
-            offsets = np.load(root / "offsets.npy")
-            frames = np.load(root / "frames.npy", mmap_mode="r")
-            if len(offsets) == len(waves) + 1 and frames.shape[0] == offsets[-1]:
-                return FeatureCache(frames, offsets)
-        except (OSError, ValueError):
-            pass  # damaged: rebuilt below and replaced atomically
+    cache, damaged = _open(root, len(waves))
+    if cache is not None:
+        return cache
+    if damaged and log:
+        log(f"CNN cache {root} is damaged ({damaged}); rebuilding it")
     feats: list[np.ndarray] = [np.empty(0)] * len(waves)
-    model.eval()
+    model.eval().to(device)
     # Clips of similar length share a batch: on a GPU the CNN runs batched (a group-norm
     # CNN still per clip inside cnn_batch, since padding would change its output).
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
@@ -98,30 +96,11 @@ def load_or_build(
                 feats[i] = out[j, : int(n_frames[j])]
                 advance()
     offsets = np.concatenate([[0], np.cumsum([f.shape[0] for f in feats])]).astype(np.int64)
-    with atomic_dir(root) as tmp:
+    # replace: a damaged cache in the way is swapped out, not kept.
+    with atomic_dir(root, replace=True) as tmp:
         np.save(tmp / "frames.npy", np.concatenate(feats).astype(np.float32))
         np.save(tmp / "offsets.npy", offsets)
-    return FeatureCache(np.load(root / "frames.npy", mmap_mode="r"), offsets)
-
-
-class FrameBank:
-    """The whole cache as one tensor on the training device; a batch is one gather.
-
-    Nothing runs per clip on the hot path: the data loader hands over clip ids, and the
-    padded (B, T, C) batch is built where the model runs, by indexing with a (B, T) matrix.
-    """
-
-    def __init__(self, cache: FeatureCache, device, dtype=None) -> None:
-        frames = torch.from_numpy(np.ascontiguousarray(cache.frames))
-        self.frames = frames.to(device=device, dtype=dtype or frames.dtype)
-        offsets = torch.from_numpy(np.asarray(cache.offsets, dtype=np.int64))
-        self.starts = offsets[:-1].to(device)
-        self.lengths = (offsets[1:] - offsets[:-1]).to(device)
-
-    def batch(self, clip_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        clip_ids = clip_ids.to(self.starts.device, non_blocking=True)
-        lengths = self.lengths[clip_ids]
-        t = torch.arange(int(lengths.max()), device=lengths.device)
-        valid = t[None, :] < lengths[:, None]
-        idx = self.starts[clip_ids][:, None] + torch.minimum(t[None, :], lengths[:, None] - 1)
-        return self.frames[idx] * valid[..., None].to(self.frames.dtype), lengths
+    cache, damaged = _open(root, len(waves))
+    if cache is None:
+        raise OSError(f"{root}: the CNN cache just written cannot be read ({damaged})")
+    return cache

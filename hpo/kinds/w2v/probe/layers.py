@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.w2v.pooling import STATS_EPS
 from hpo.util.io import atomic_dir
 from hpo.util.progress import progress_bar
 
@@ -68,46 +70,60 @@ class LayerCache:
         for i in range(n):
             f = np.asarray(frames[self.offsets[i] : self.offsets[i + 1]], dtype=np.float32)
             mx[i] = f.max(0)
-            sd[i] = np.sqrt(f.var(0) + 1e-6)  # as StatsPooling
+            sd[i] = np.sqrt(f.var(0) + STATS_EPS)  # as StatsPooling
         return mx, sd
 
 
-def _open(root: Path, n_clips: int) -> LayerCache | None:
+def _open(root: Path, n_clips: int) -> tuple[LayerCache | None, str | None]:
+    """The cache in ``root``, or None and why it cannot be used (None: it is not there)."""
+    if not root.exists():
+        return None, None
     try:
         offsets = np.load(root / "offsets.npy")
         states = np.load(root / "states.npy", mmap_mode="r")
         means = np.load(root / "means.npy")
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError) as e:
+        return None, str(e).splitlines()[0] if str(e) else type(e).__name__
     if len(offsets) != n_clips + 1 or states.shape[1] != offsets[-1] or len(means) != n_clips:
-        return None
-    return LayerCache(root, states, offsets, means)
+        return None, f"{len(offsets) - 1} clips, {states.shape[1]} frames, {len(means)} means"
+    return LayerCache(root, states, offsets, means), None
 
 
 @torch.no_grad()
 def load_or_build(
-    model, waves, corpus: Corpus, preprocessing: str, device, batch_size=8
+    model,
+    waves,
+    corpus: Corpus,
+    preprocessing: str,
+    device,
+    log: Callable[[str], None] | None = None,
+    batch_size: int = 8,
 ) -> LayerCache:
-    """Open the layer cache of this backbone and corpus, computing it first if needed.
+    """Open the layer cache of this backbone and corpus, computing it first if needed (a
+    damaged one is rebuilt in its place, with a note through ``log``).
 
     ``waves``: the preprocessed clips, or a function returning them (called only to build).
     """
     root = corpus.root / "cache" / "layers" / layer_key(model, preprocessing, corpus)
-    cache = _open(root, len(corpus.clips))
+    cache, damaged = _open(root, len(corpus.clips))
     if cache is not None:
         return cache
+    if damaged and log:
+        log(f"layer cache {root} is damaged ({damaged}); rebuilding it")
     if callable(waves):
         waves = waves()
-    from hpo.kinds.w2v.model import frames_for_samples
-
     model.eval().to(device)
     t0 = time.perf_counter()
     n_states, hidden = model.config.num_hidden_layers + 1, model.config.hidden_size
-    frames = frames_for_samples(model.config, torch.tensor([len(w) for w in waves])).numpy()
+    frames = model.frames_for_samples(torch.tensor([len(w) for w in waves])).numpy()
     offsets = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     means = np.zeros((len(waves), n_states, hidden), np.float32)
-    with atomic_dir(root) as tmp, progress_bar("layer cache", total=len(waves)) as advance:
+    # replace: a damaged cache in the way is swapped out, not kept.
+    with (
+        atomic_dir(root, replace=True) as tmp,
+        progress_bar("layer cache", total=len(waves)) as advance,
+    ):
         # Written batch by batch into the memory map: the states never sit in RAM at once.
         out = np.lib.format.open_memmap(
             tmp / "states.npy", "w+", np.float16, (n_states, int(offsets[-1]), hidden)
@@ -128,7 +144,8 @@ def load_or_build(
         del out
         np.save(tmp / "offsets.npy", offsets)
         np.save(tmp / "means.npy", means)
-    cache = _open(root, len(waves))
-    assert cache is not None
+    cache, damaged = _open(root, len(waves))
+    if cache is None:
+        raise OSError(f"{root}: the layer cache just written cannot be read ({damaged})")
     cache.build_seconds = time.perf_counter() - t0
     return cache

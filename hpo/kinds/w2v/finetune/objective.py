@@ -1,0 +1,110 @@
+"""The fine-tuning objective: each trial fine-tunes the backbone once per speaker fold.
+
+A worker pays its fixed costs once, not once per fold: the clips are read once, the
+backbone's weights are read from disk once (each fold trains a copy, ``BackboneStore``),
+and the CNN cache goes to the training device once (``FrameBank``).
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import astuple
+
+import numpy as np
+import optuna
+
+from hpo.config.study import StudySpec
+from hpo.corpus.folds import Fold
+from hpo.corpus.manifest import Corpus
+from hpo.kinds.w2v.objective import W2vObjective
+from hpo.trial.cv import FoldFn
+
+
+def build_cnn_cache(spec: StudySpec, corpus: Corpus, reporter=None) -> None:
+    """The CNN cache of this study's backbone and corpus, built once before workers start."""
+    from hpo.kinds.w2v.backbone import BackboneStore
+    from hpo.kinds.w2v.clips import load_waves, max_samples, quiet_transformers
+    from hpo.kinds.w2v.device import training_device
+    from hpo.kinds.w2v.finetune.cache import load_or_build
+
+    quiet_transformers()
+    s = spec.settings
+    if not s.training.feature_cache:
+        return
+    waves, prep = load_waves(corpus, s.model.name, max_samples(s.training.max_seconds))
+    store = BackboneStore(s.model.name, s.model.mask_time_prob)
+    model = store.classifier({"pooling": "mean", "dropout": 0.0}, 0, len(corpus.labels))
+    log = reporter.log if reporter else None
+    load_or_build(model, waves, corpus, prep, training_device(), log)
+
+
+class FinetuneObjective(W2vObjective):
+    """``trial -> mean CV score`` for ``[model] finetune = true``."""
+
+    def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
+        from hpo.kinds.w2v.backbone import BackboneStore
+        from hpo.kinds.w2v.clips import load_waves, max_samples
+
+        super().__init__(spec, corpus, reporter)
+        m, t = spec.settings.model, spec.settings.training
+        self.waves, prep = load_waves(corpus, self.model_name, max_samples(t.max_seconds))
+        self.note_random_init()
+        self.backbones = BackboneStore(self.model_name, m.mask_time_prob, self.device)
+        self.bank = None
+        self.lengths = np.array([len(w) for w in self.waves])
+        if t.feature_cache:
+            self.bank, self.lengths = self._frame_bank(prep)
+        if self.log:
+            self.log(f"TensorBoard logs: {self.tb_root} (tensorboard --logdir {self.tb_root})")
+
+    def _frame_bank(self, prep: str):
+        from hpo.kinds.w2v.bank import FrameBank
+        from hpo.kinds.w2v.device import cache_device
+        from hpo.kinds.w2v.finetune.cache import load_or_build
+
+        model = self.backbones.classifier({"pooling": "mean", "dropout": 0.0}, 0, self.n_labels)
+        cache = load_or_build(model, self.waves, self.corpus, prep, self.device, self.log)
+        del model
+        return FrameBank(cache, cache_device(cache.nbytes, self.device, self.log)), cache.lengths()
+
+    def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
+        from hpo.kinds.w2v.finetune.data import fold_examples
+        from hpo.kinds.w2v.finetune.train import train_fold
+        from hpo.kinds.w2v.guard import FoldGuard
+        from hpo.kinds.w2v.schedule import plan_fold
+
+        cfg = self.spec.settings.merged(params)
+        m, t = cfg["model"], cfg["training"]
+        tb = self.announce(trial)
+        guard = FoldGuard(trial, self.spec)
+
+        def fit_and_score(fold: Fold) -> dict:
+            model = self.backbones.classifier(m, t["seed"] + fold.index, self.n_labels)
+            model.bank = self.bank
+
+            def run(model=model) -> tuple[dict, float]:
+                plan = plan_fold(len(fold.train), t)
+                trial.set_user_attr("schedule_phases", list(astuple(plan.phases)))
+                with self.monitor(tb, fold, plan, guard) as monitor:
+                    scores = train_fold(
+                        model,
+                        t,
+                        fold_examples(fold.train, self.labels, self.lengths),
+                        fold_examples(fold.valid, self.labels, self.lengths),
+                        monitor,
+                        plan,
+                        fold.index,
+                        self.dtype,
+                        self.waves,
+                    )
+                guard.layer_weights(fold, model.pooler)
+                assert scores is not None
+                return scores, float(t["epochs"])
+
+            try:
+                return guard.run(fold, run)
+            finally:
+                del model, run
+                gc.collect()  # free the fold's model (GPU memory) before the next one
+
+        return fit_and_score

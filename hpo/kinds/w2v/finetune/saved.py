@@ -1,0 +1,51 @@
+"""``hpo train`` for fine-tuning: the exported configuration fine-tuned on every clip,
+saved as an ``EmotionClassifier`` (backbone with ``save_pretrained``, head beside it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
+    from hpo.kinds.w2v.backbone import BackboneStore
+    from hpo.kinds.w2v.bank import FrameBank
+    from hpo.kinds.w2v.clips import load_waves, max_samples
+    from hpo.kinds.w2v.device import autocast_dtype, cache_device, training_device
+    from hpo.kinds.w2v.finetune.cache import load_or_build
+    from hpo.kinds.w2v.finetune.data import fold_examples
+    from hpo.kinds.w2v.finetune.train import train_fold
+    from hpo.kinds.w2v.monitor import FoldMonitor
+    from hpo.kinds.w2v.saved import save_classifier
+    from hpo.kinds.w2v.schedule import plan_fold
+
+    m, t = cfg["model"], cfg["training"]
+    device = training_device()
+    log = reporter.log if reporter else None
+    waves, prep = load_waves(corpus, m["name"], max_samples(t["max_seconds"]))
+    model = BackboneStore(m["name"], m["mask_time_prob"], device).classifier(
+        m, t["seed"], len(corpus.labels)
+    )
+    lengths = np.array([len(w) for w in waves])
+    if t["feature_cache"]:
+        cache = load_or_build(model, waves, corpus, prep, device, log)
+        model.bank = FrameBank(cache, cache_device(cache.nbytes, device, log))
+        lengths = cache.lengths()
+    plan = plan_fold(len(waves), t)
+    tb = Path(t["tensorboard_dir"]) / "train" / out.name
+    on_epoch = reporter.epoch_done if reporter else None
+    with FoldMonitor(0, t["epochs"], tb, plan.log_every, on_epoch) as monitor:
+        train_fold(
+            model,
+            {**t, "eval_every_epoch": False},
+            fold_examples(range(len(waves)), corpus.label_ids, lengths),
+            None,
+            monitor,
+            plan,
+            dtype=autocast_dtype(t["mixed_precision"], device),
+            waves=waves,
+        )
+    model.bank = None
+    save_classifier(model.cpu(), m["name"], corpus, t, out)

@@ -1,0 +1,53 @@
+"""``hpo train`` for a probe: the head trained on the layer cache of every clip, then saved
+with its frozen backbone as the same classifier fine-tuning makes (``hpo predict`` is one),
+reading the layer the probe was trained on (``probe_layer``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
+    import torch
+
+    from hpo.kinds.w2v.backbone import new_classifier
+    from hpo.kinds.w2v.device import autocast_dtype, training_device
+    from hpo.kinds.w2v.monitor import FoldMonitor
+    from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
+    from hpo.kinds.w2v.probe.objective import build_layer_cache
+    from hpo.kinds.w2v.probe.train import train_head
+    from hpo.kinds.w2v.saved import save_classifier
+    from hpo.kinds.w2v.schedule import plan_fold
+
+    m, t = cfg["model"], cfg["training"]
+    device = training_device()
+    log = reporter.log if reporter else None
+    cache = build_layer_cache(corpus, m["name"], t["max_seconds"], reporter, device)
+    n_labels = len(corpus.labels)
+    torch.manual_seed(t["seed"])
+    head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"], n_labels)
+    head.to(device)
+    everyone = np.arange(len(corpus.clips))
+    plan = plan_fold(len(everyone), t)
+    tb = Path(t["tensorboard_dir"]) / "train" / out.name
+    on_epoch = reporter.epoch_done if reporter else None
+    with FoldMonitor(0, t["epochs"], tb, plan.log_every, on_epoch) as monitor:
+        train_head(
+            head,
+            ProbeInputs(cache, m["pooling"], m["probe_layer"], device, log),
+            torch.from_numpy(corpus.label_ids).to(device),
+            everyone,
+            None,
+            t,
+            monitor,
+            plan,
+            autocast_dtype(t["mixed_precision"], device),
+        )
+    model = new_classifier(m["name"], m, t["seed"], n_labels)  # reads m["probe_layer"]
+    missing, unexpected = model.load_state_dict(head.cpu().state_dict(), strict=False)
+    if unexpected or not all(k.startswith("backbone.") for k in missing):
+        raise RuntimeError(f"probe head does not fit the classifier ({unexpected or missing})")
+    save_classifier(model, m["name"], corpus, t, out, probe=True)

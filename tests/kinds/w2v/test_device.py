@@ -1,0 +1,82 @@
+"""One worker, one device, one precision: the rules, tested without a GPU."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from hpo.errors import HpoError
+from hpo.kinds.w2v import device as dev
+from hpo.study.run import spread_workers
+
+
+def test_a_worker_that_sees_several_gpus_keeps_the_one_its_index_picks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
+    monkeypatch.setenv("HPO_WORKER_INDEX", "4")
+    notes: list[str] = []
+    assert dev.claim_one_gpu(notes.append) == "5"  # worker 4 of 3 GPUs: the second
+    assert dev.visible_gpus() == ["5"] and "uses GPU 5 only" in notes[0]
+    assert dev.claim_one_gpu() is None  # one left: nothing to choose
+
+
+def test_no_gpu_or_one_gpu_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert dev.visible_gpus() == [] and dev.claim_one_gpu() is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert dev.claim_one_gpu() is None and dev.visible_gpus() == ["3"]
+
+
+def test_the_trainer_never_splits_a_batch_over_several_gpus(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from transformers import TrainingArguments
+
+    from hpo.kinds.w2v.config import TrainingSettings
+    from hpo.kinds.w2v.finetune.train import training_args
+
+    def sees_three_gpus(self):  # what the Trainer's own set-up finds on a 3-GPU machine
+        self._n_gpu = 3
+        return torch.device("cpu")
+
+    monkeypatch.setattr(
+        TrainingArguments, "_setup_devices", functools.cached_property(sees_three_gpus)
+    )
+    TrainingArguments._setup_devices.__set_name__(TrainingArguments, "_setup_devices")
+    t = {**vars(TrainingSettings(batch_size=8)), "max_grad_norm": "off"}
+    args = training_args(t, str(tmp_path), 0, (10, 1), True, None)
+    # One device: no DataParallel, and an epoch's updates counted for batches of 8.
+    assert args.n_gpu == 1 and args.train_batch_size == 8
+
+
+def test_precision_per_device() -> None:
+    cpu = torch.device("cpu")
+    assert dev.autocast_dtype("auto", cpu) is None  # full precision on a CPU by default
+    assert dev.autocast_dtype("no", cpu) is None
+    assert dev.autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(HpoError, match='"fp16" needs a GPU'):
+        dev.autocast_dtype("fp16", cpu)
+
+
+def test_per_device_spreads_k_workers_over_each_gpu() -> None:
+    assert spread_workers(1, ["0", "1"], 4) == (8, ["0"] * 4 + ["1"] * 4)
+    assert spread_workers(8, ["0", "1"], 4)[0] == 8
+    assert spread_workers(3, ["0"], None) == (3, ["0"])  # without it: as before
+    with pytest.raises(HpoError, match="--per-device needs --devices"):
+        spread_workers(1, None, 2)
+    with pytest.raises(HpoError, match="--jobs 3 contradicts"):
+        spread_workers(3, ["0", "1"], 2)
+
+
+def test_a_cache_too_big_for_the_gpu_stays_in_host_memory(monkeypatch: pytest.MonkeyPatch):
+    gpu = torch.device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (8 * 2**30, 16 * 2**30))
+    assert dev.cache_device(1 * 2**30, gpu) == gpu
+    notes: list[str] = []
+    assert dev.cache_device(3 * 2**30, gpu, notes.append) == torch.device("cpu")
+    assert "kept in host memory" in notes[0]
+    assert dev.cache_device(3 * 2**30, torch.device("cpu")) == torch.device("cpu")

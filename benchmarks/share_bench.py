@@ -137,7 +137,7 @@ def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
     """One fold through ``FinetuneObjective``: wall time, step compute, validation."""
     import optuna
     import torch
-    from transformers import TrainerCallback
+    from transformers import Trainer, TrainerCallback
 
     from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
@@ -169,15 +169,17 @@ def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
         def on_step_end(self, *x, **k):
             self.clock.on_step_end(*x, **k)
 
-    real_scores = ft_train._Scores.__call__
+    real_evaluate = Trainer.evaluate
 
-    def timed_scores(self, pred):
+    def timed_evaluate(self, *x, **k):
+        sync()
         t = time.perf_counter()
-        out = real_scores(self, pred)
+        out = real_evaluate(self, *x, **k)
+        sync()
         spent["eval"] += time.perf_counter() - t
         return out
 
-    ft_train._Watch, ft_train._Scores.__call__ = Watch, timed_scores
+    ft_train._Watch, Trainer.evaluate = Watch, timed_evaluate
     corpus = corpus_for_bench(a.corpus, work, a.clips_per_actor)
     spec = load_spec("w2v").with_overrides(corpus=corpus, model=str(path))
     s = spec.settings  # one epoch (the cost is per fold); no epoch stage (a FixedTrial)
@@ -272,7 +274,7 @@ def main() -> None:
                 other = f["wall"] - f["steps"] - f["eval"]
                 print(
                     f"[{a.device}] fold {i} (1 epoch, batch {a.batch}): {f['wall']:.2f} s wall = "
-                    f"{f['steps']:.2f} s steps + {f['eval']:.2f} s validation scoring + "
+                    f"{f['steps']:.2f} s steps + {f['eval']:.2f} s validation + "
                     f"{other:.2f} s fixed cost"
                 )
             last = fc["folds"][-1]

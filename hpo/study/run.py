@@ -21,7 +21,7 @@ import optuna
 from hpo.config.paths import WORKER_INDEX_VAR
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import corpus_folds
-from hpo.corpus.manifest import load_corpus
+from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.study.open import open_study
@@ -128,57 +128,22 @@ def run_study(
         raise HpoError("--jobs must be at least 1")
     if jobs == 1 and devices:
         _pin(devices[0])  # first: the checks below may load torch, never start CUDA
-    # Everything that can be wrong is checked before the storage is touched, so a bad
-    # corpus or model never leaves an empty study database behind.
-    corpus = load_corpus(spec.data.corpus)
-    kind = get_kind(spec.kind)
-    kind.check(spec)
-    corpus_folds(corpus, spec.data.folds)
+    corpus = _checked_corpus(spec)
     study = open_study(spec, storage_url, corpus, allow_changed)
     deadline = time.time() + timeout if timeout else None
     before = _count(study, FINISHED)
     # Every worker, here or on other machines, points at the same corpus path in the spec.
     spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
-    if jobs > 1:
-        # Feature and layer caches are built here, once, with all cores: N workers each
-        # building them on a cold cache made --jobs 4 four times slower than --jobs 1. (One
-        # worker in this process builds them itself, once.)
-        with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
-            kind.prepare(spec, corpus, r)
     if jobs == 1:
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             run_worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
     else:
-        ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state
-        procs = [
-            ctx.Process(
-                target=_worker_entry,
-                name=f"hpo-worker-{i}",
-                args=(
-                    spec,
-                    storage_url,
-                    n_trials,
-                    deadline,
-                    i,
-                    devices[i % len(devices)] if devices else None,
-                ),
-            )
-            for i in range(jobs)
-        ]
-        for p in procs:
-            p.start()
-        try:
-            for p in procs:
-                p.join()
-        except KeyboardInterrupt:
-            for p in procs:
-                p.join(timeout=30)
-            raise
-        bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-        if bad:
-            raise HpoError(
-                f"{len(bad)} of {jobs} workers failed (exit codes {bad}); see their messages above"
-            )
+        # Feature and layer caches are built here, once, with all cores: N workers each
+        # building them on a cold cache made --jobs 4 four times slower than --jobs 1. (One
+        # worker in this process builds them itself, once.)
+        with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
+            get_kind(spec.kind).prepare(spec, corpus, r)
+        _run_processes(spec, storage_url, n_trials, deadline, jobs, devices)
     best = best_of(study)
     finished = _count(study, FINISHED)
     return RunSummary(
@@ -190,3 +155,53 @@ def run_study(
         best_params=best.params if best else None,
         synthetic=corpus.synthetic,
     )
+
+
+def _checked_corpus(spec: StudySpec) -> Corpus:
+    """Everything that can be wrong, checked before the storage is touched: a bad corpus or
+    model never leaves an empty study database behind."""
+    corpus = load_corpus(spec.data.corpus)
+    get_kind(spec.kind).check(spec)
+    corpus_folds(corpus, spec.data.folds)
+    return corpus
+
+
+def _run_processes(
+    spec: StudySpec,
+    storage_url: str,
+    n_trials: int,
+    deadline: float | None,
+    jobs: int,
+    devices: list[str] | None,
+) -> None:
+    """``jobs`` spawned workers; worker i pinned to ``devices[i % len(devices)]``."""
+    ctx = mp.get_context("spawn")  # no fork: workers must not inherit torch/BLAS state
+    procs = [
+        ctx.Process(
+            target=_worker_entry,
+            name=f"hpo-worker-{i}",
+            args=(
+                spec,
+                storage_url,
+                n_trials,
+                deadline,
+                i,
+                devices[i % len(devices)] if devices else None,
+            ),
+        )
+        for i in range(jobs)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if bad:
+        raise HpoError(
+            f"{len(bad)} of {jobs} workers failed (exit codes {bad}); see their messages above"
+        )

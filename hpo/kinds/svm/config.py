@@ -60,8 +60,19 @@ class FeatureSettings:
 
 @dataclass(frozen=True)
 class SvmFixed:
-    """SVC settings that are not searched (the searched ones come from [space])."""
+    """SVC settings that are not searched (the searched ones come from [space]).
 
+    ``scale`` says what ``C`` and ``gamma`` mean. ``"unit"`` (scale-free): kernels are
+    computed on the standardised features scaled to unit mean squared norm (divided by
+    the root of the number of non-constant features), so the linear kernel is the Gram
+    matrix divided by the number of features and ``gamma = 1`` is scikit-learn's
+    ``gamma="scale"``; one range of C and gamma then fits 88 and 6,373 features alike.
+    ``"absolute"`` (the default, so study files, stored studies and exports written
+    before it existed keep their meaning): C and gamma as scikit-learn's SVC takes them
+    on standardised features.
+    """
+
+    scale: Literal["unit", "absolute"] = "absolute"
     kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
     C: float = 1.0
     gamma: float | Literal["scale", "auto"] = "scale"
@@ -75,6 +86,13 @@ class SvmFixed:
     def check(self, where: str) -> None:
         if self.C <= 0 or self.degree < 1 or self.cache_size <= 0 or self.max_iter == 0:
             raise SpecError(f"{where}: C and cache_size must be positive, degree >= 1")
+        if not isinstance(self.gamma, str) and self.gamma <= 0:
+            raise SpecError(f"{where}: 'gamma' must be positive, 'scale' or 'auto'")
+        if self.scale == "unit" and self.gamma == "auto":
+            raise SpecError(
+                f"{where}: 'gamma' = 'auto' has no scale-free meaning; with scale = 'unit' "
+                "give a number (1 is scikit-learn's 'scale')"
+            )
 
 
 @dataclass(frozen=True)

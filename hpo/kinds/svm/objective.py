@@ -1,8 +1,9 @@
-"""The ``svm`` objective: cached features → scaler + SVC, scored by actor cross-validation.
+"""The ``svm`` objective: cached features → the SVM pipeline, scored by actor cross-validation.
 
 Features of every feature variant the space can pick are loaded once; per variant and fold
-the standardised Gram matrices are built on first use (``kernels.py``), so a trial only
-evaluates a kernel function and fits the SVC.
+the pipeline's preprocessing is fitted on the fold's training clips and its Gram matrices
+built on first use (``kernels.py``), so a trial only evaluates a kernel function and fits
+the SVC.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hpo.corpus.manifest import Corpus
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import load_features, speaker_normalize
 from hpo.kinds.svm.kernels import FoldGram, fold_gram, kernels, precomputed_svc
+from hpo.kinds.svm.pipeline import is_unit
 from hpo.trial.cv import CvObjective, FoldFn
 from hpo.trial.metrics import fold_scores
 
@@ -47,10 +49,10 @@ class SvmObjective(CvObjective):
         X = self.raw[s.set]
         return speaker_normalize(X, self.speakers) if s.speaker_norm else X
 
-    def gram(self, s: FeatureSettings, fold: Fold) -> FoldGram:
-        key = (s.set, s.speaker_norm, fold.train.tobytes(), fold.valid.tobytes())
+    def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
+        key = (s.set, s.speaker_norm, is_unit(svm), fold.train.tobytes(), fold.valid.tobytes())
         if key not in self._grams:
-            self._grams[key] = fold_gram(self.features(s), fold)
+            self._grams[key] = fold_gram(self.features(s), fold, svm)
             if len(self._grams) > MAX_GRAMS:  # nested CV visits many fold layouts
                 self._grams.popitem(last=False)
         self._grams.move_to_end(key)
@@ -61,7 +63,7 @@ class SvmObjective(CvObjective):
         svm, s = merged["svm"], FeatureSettings(**merged["features"])
 
         def fit_and_score(fold: Fold) -> dict:
-            k_train, k_valid = kernels(svm, self.gram(s, fold))
+            k_train, k_valid = kernels(svm, self.gram(s, fold, svm))
             svc = precomputed_svc(svm)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)

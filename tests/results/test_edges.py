@@ -84,15 +84,15 @@ def test_plateau_names_what_varies_and_what_is_shared() -> None:
     assert checks["largest_tie"] == {"value": 0.6581, "trials": 5}
 
 
-def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float]) -> Path:
-    """A real SVM study whose trials are the enqueued C values (linear, egemaps, scale-free)."""
+def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float], fs: str = "egemaps") -> Path:
+    """A real SVM study whose trials are the enqueued C values (linear, scale-free)."""
     spec = write_spec(
         tmp_path / "svm.toml", data={"corpus": str(prepared)}, pruner={"type": "none"}
     )
     _with_space(
         spec,
         {
-            "feature_set": {"type": "categorical", "choices": ["egemaps"]},
+            "feature_set": {"type": "categorical", "choices": [fs]},
             "speaker_norm": {"type": "categorical", "choices": [True]},
             "kernel": {"type": "categorical", "choices": ["linear"]},
             "C": {"type": "float", "low": 0.001, "high": 1000.0, "log": True},
@@ -101,9 +101,7 @@ def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float]) -> Path:
     db = tmp_path / "s.db"
     study = optuna.create_study(study_name="svm", storage=f"sqlite:///{db}", direction="maximize")
     for c in cs:
-        study.enqueue_trial(
-            {"feature_set": "egemaps", "speaker_norm": True, "kernel": "linear", "C": c}
-        )
+        study.enqueue_trial({"feature_set": fs, "speaker_norm": True, "kernel": "linear", "C": c})
     args = ["run", "--study", str(spec), "--n-trials", str(len(cs)), "--storage", str(db)]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
@@ -131,3 +129,25 @@ def test_status_and_report_warn_on_a_study_at_the_edge(tmp_path: Path, prepared:
     assert res.exit_code == 0, res.output
     page = (out / "index.html").read_text()
     assert "<h2>Search space</h2><ul class=warn>" in page and f"<li>{expected}</li>" in page
+
+
+def test_status_and_report_name_a_plateau(tmp_path: Path, prepared: Path) -> None:
+    # 403 librosa features, 320 training clips a fold: separable, so a linear SVM reaches its
+    # hard margin and every larger C scores the same to the last digit.
+    db = _enqueued_study(tmp_path, prepared, [50.0, 100.0, 200.0, 400.0, 700.0], fs="librosa")
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    values = {t.value for t in study.trials}
+    assert len(values) == 1
+    expected = (
+        f"5 of 5 complete trials scored accuracy {values.pop():.4f}, all with "
+        "feature_set = librosa, speaker_norm = True, kernel = linear (C from 50 to 700): "
+        "a plateau where C does nothing; narrow the range"
+    )
+    res = CliRunner().invoke(cli, ["status", "--storage", str(db), "--json"])
+    (row,) = json.loads(res.output)
+    (w,) = row["warnings"]  # C = 50 is in the middle of [0.001, 1000]: no edge
+    assert w["kind"] == "plateau" and w["message"] == expected
+    assert w["numbers"] == [0, 1, 2, 3, 4] and w["varying"] == {"C": [50.0, 700.0]}
+    assert row["largest_tie"]["trials"] == 5
+    res = CliRunner().invoke(cli, ["status", "--storage", str(db)])
+    assert f"  warning: {expected}\n" in res.output

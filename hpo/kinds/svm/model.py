@@ -52,7 +52,13 @@ def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
     from hpo.kinds.svm.config import FeatureSettings
     from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
 
-    pipe = joblib.load(model_dir / "model.joblib")
+    try:
+        pipe = joblib.load(model_dir / "model.joblib")
+    except Exception as e:  # missing, truncated or not a pickle: any of a dozen types
+        raise HpoError(
+            f"{model_dir / 'model.joblib'}: cannot be loaded ({type(e).__name__}); "
+            "train the model again with 'hpo train'"
+        ) from None
     s = FeatureSettings(**meta["config"]["features"])
     if s.speaker_norm and len(waves) < MIN_SPEAKER_CLIPS:
         raise HpoError(

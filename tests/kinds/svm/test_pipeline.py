@@ -163,6 +163,11 @@ def test_train_saves_every_step_and_predict_applies_them(
     assert res.exit_code == 0, res.output
     probs = np.array(list(json.loads(res.stdout)["predictions"].values()))
     assert probs.shape == (8, len(corpus.labels)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    # A damaged model file is one line, not a traceback.
+    (out / "model.joblib").write_bytes(b"not a pickle at all")
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips])
+    assert res.exit_code == 2 and "model.joblib: cannot be loaded" in res.output
+    assert len(res.output.strip().splitlines()) == 1
 
 
 def test_study_files_without_scale_keep_absolute_c_and_gamma(tmp_path: Path) -> None:

@@ -3,9 +3,15 @@
 - **Edge**: the best trial's value of a numeric parameter lies in the outer 5% of its
   range (of its logarithm, for a log-scale parameter). The optimum may lie outside the
   space, so the study cannot find it: widen the range.
-- **Plateau**: many complete trials share one value, to 4 decimals. Whatever varied among
-  them changed nothing (a hard-margin SVM scores the same for every C above some value),
-  and every trial spent there was wasted: narrow the range or change what is searched.
+- **Plateau**: many complete trials score the same to the last digit: fold for fold
+  where the trials keep per-fold scores (every kind does), else their value. Whatever
+  varied among them changed nothing (a hard-margin SVM scores the same for every C above
+  some value), and every trial spent there was wasted: narrow the range. Equal means
+  alone are no plateau: near an optimum many trials reach the same mean accuracy (the
+  same count of correct clips) with different per-fold scores.
+
+``largest_tie`` is issue #17's budget measure: the most complete trials sharing one value
+to 4 decimals (the target is fewer than 10 in the default 100-trial study).
 
 Each check gives JSON-ready dicts with a ``message`` in words; nothing here knows a kind.
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
@@ -39,10 +45,16 @@ def space_checks(complete: list[FrozenTrial], best: FrozenTrial | None, metric: 
     """
     warnings = edge_warnings(best) if best is not None else []
     warnings += plateau_warnings(complete, metric)
-    ties = _ties(complete)
-    top = max(ties.items(), key=lambda kv: len(kv[1]), default=None)
-    tie = {"value": top[0], "trials": len(top[1])} if top else None
-    return {"warnings": warnings, "largest_tie": tie}
+    return {"warnings": warnings, "largest_tie": largest_tie(complete)}
+
+
+def largest_tie(complete: list[FrozenTrial]) -> dict[str, Any] | None:
+    """The value shared, to ``PLATEAU_DECIMALS``, by the most complete trials, and how many."""
+    counts = Counter(round(t.value, PLATEAU_DECIMALS) for t in complete if t.value is not None)
+    if not counts:
+        return None
+    value, trials = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
+    return {"value": value, "trials": trials}
 
 
 def edge_warnings(best: FrozenTrial) -> list[dict[str, Any]]:
@@ -83,57 +95,61 @@ def _position(value: float, dist: FloatDistribution | IntDistribution) -> float:
 
 
 def plateau_warnings(complete: list[FrozenTrial], metric: str) -> list[dict[str, Any]]:
-    """One warning per value shared (to ``PLATEAU_DECIMALS``) by a plateau's worth of trials."""
+    """One warning per score shared, to the last digit, by a plateau's worth of trials."""
     n = len(complete)
     need = max(PLATEAU_MIN_TRIALS, math.ceil(PLATEAU_SHARE * n))
+    groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
+    for t in complete:
+        folds = t.user_attrs.get(f"fold_{metric}")
+        groups[("folds", *folds) if folds else ("value", t.value)].append(t)
     out = []
-    for value, ts in sorted(_ties(complete).items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        if len(ts) < need:
-            continue
-        fixed, varying = _what_varies(ts)
-        what = ", ".join(varying) or "nothing searched"
-        ranges = "; ".join(
-            f"{k} from {_num(lo, 3)} to {_num(hi, 3)}" for k, (lo, hi) in varying.items()
-        )
-        with_ = ", ".join(f"{k} = {v}" for k, v in fixed.items())
-        out.append(
-            {
-                "kind": "plateau",
-                "value": value,
-                "trials": len(ts),
-                "of": n,
-                "numbers": sorted(t.number for t in ts),
-                "fixed": fixed,
-                "varying": {k: list(r) for k, r in varying.items()},
-                "message": f"{len(ts)} of {n} complete trials scored {metric} "
-                f"{value:.{PLATEAU_DECIMALS}f}"
-                + (f", all with {with_}" if with_ else "")
-                + (f" ({ranges})" if ranges else "")
-                + f": a plateau where {what} does nothing; narrow the range",
-            }
-        )
+    for key, ts in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0].number)):
+        if len(ts) >= need:
+            out.append(_plateau(ts, n, metric, by_fold=key[0] == "folds"))
     return out
 
 
-def _ties(complete: list[FrozenTrial]) -> dict[float, list[FrozenTrial]]:
-    groups: dict[float, list[FrozenTrial]] = defaultdict(list)
-    for t in complete:
-        if t.value is not None:
-            groups[round(t.value, PLATEAU_DECIMALS)].append(t)
-    return groups
+def _plateau(ts: list[FrozenTrial], n: int, metric: str, by_fold: bool) -> dict[str, Any]:
+    fixed, varying, choices = _what_varies(ts)
+    what = ", ".join([*choices, *varying]) or "nothing searched"
+    ranges = "; ".join(
+        f"{k} from {_num(lo, 3)} to {_num(hi, 3)}" for k, (lo, hi) in varying.items()
+    )
+    with_ = ", ".join(f"{k} = {v}" for k, v in fixed.items())
+    value = ts[0].value
+    return {
+        "kind": "plateau",
+        "value": value,
+        "same_on_every_fold": by_fold,
+        "trials": len(ts),
+        "of": n,
+        "numbers": sorted(t.number for t in ts),
+        "fixed": fixed,
+        "varying": {k: list(r) for k, r in varying.items()},
+        "message": f"{len(ts)} of {n} complete trials scored {metric} "
+        f"{value:.{PLATEAU_DECIMALS}f}{' on every fold alike' if by_fold else ''}"
+        + (f", all with {with_}" if with_ else "")
+        + (f" ({ranges})" if ranges else "")
+        + f": a plateau where {what} does nothing; narrow the range",
+    }
 
 
-def _what_varies(ts: list[FrozenTrial]) -> tuple[dict[str, Any], dict[str, tuple]]:
-    """Parameters every trial of ``ts`` shares, and the numeric ones that differ (min, max)."""
+def _what_varies(ts: list[FrozenTrial]) -> tuple[dict[str, Any], dict[str, tuple], list[str]]:
+    """What every trial of ``ts`` shares; the numeric parameters that differ (min, max);
+    the categorical ones that differ."""
     names = [k for k in ts[0].params if all(k in t.params for t in ts)]
     fixed = {k: ts[0].params[k] for k in names if all(t.params[k] == ts[0].params[k] for t in ts)}
     varying: dict[str, tuple] = {}
+    choices = []
     for k in names:
-        if k in fixed or isinstance(ts[0].distributions.get(k), CategoricalDistribution):
+        if k in fixed:
+            continue
+        if isinstance(ts[0].distributions.get(k), CategoricalDistribution):
+            choices.append(k)
             continue
         vals = [t.params[k] for t in ts]
         varying[k] = (min(vals), max(vals))
-    return fixed, varying
+    return fixed, varying, choices
 
 
 def _num(x: float, digits: int = 6) -> str:

@@ -84,6 +84,26 @@ def test_plateau_names_what_varies_and_what_is_shared() -> None:
     assert checks["largest_tie"] == {"value": 0.6581, "trials": 5}
 
 
+def test_equal_means_are_no_plateau_unless_every_fold_is_equal() -> None:
+    # Near an optimum, trials reach the same mean accuracy with different folds: TPE at
+    # work, not a plateau. The same score on every fold is one.
+    def trial(c: float, folds: list[float]) -> optuna.trial.FrozenTrial:
+        t = _trial(sum(folds) / 3, C=c, kernel="linear")
+        t.set_user_attr("fold_accuracy", folds)
+        return t
+
+    near = [
+        trial(c, [0.8, 0.7, 0.6] if i % 2 else [0.7, 0.6, 0.8])
+        for i, c in enumerate((1, 2, 3, 4, 5, 6))
+    ]
+    assert plateau_warnings(near, "accuracy") == []
+    assert space_checks(near, near[0], "accuracy")["largest_tie"]["trials"] == 6
+    flat = [trial(c, [0.8, 0.7, 0.6]) for c in (1, 2, 3, 4, 5)]
+    (w,) = plateau_warnings(flat + near[:1], "accuracy")
+    assert w["same_on_every_fold"] and w["trials"] == 5 and w["varying"] == {"C": [1, 5]}
+    assert "scored accuracy 0.7000 on every fold alike" in w["message"]
+
+
 def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float], fs: str = "egemaps") -> Path:
     """A real SVM study whose trials are the enqueued C values (linear, scale-free)."""
     spec = write_spec(
@@ -139,7 +159,7 @@ def test_status_and_report_name_a_plateau(tmp_path: Path, prepared: Path) -> Non
     values = {t.value for t in study.trials}
     assert len(values) == 1
     expected = (
-        f"5 of 5 complete trials scored accuracy {values.pop():.4f}, all with "
+        f"5 of 5 complete trials scored accuracy {values.pop():.4f} on every fold alike, all with "
         "feature_set = librosa, speaker_norm = True, kernel = linear (C from 50 to 700): "
         "a plateau where C does nothing; narrow the range"
     )

@@ -12,9 +12,11 @@ from hpo.errors import SpecError
 
 SECTIONS = ("features", "svm")
 SVC_PARAMS = {"kernel", "C", "gamma", "degree", "coef0"}
+# Searchable [svm] settings: the SVC's, and the pipeline's feature selection.
+SVM_PARAMS = SVC_PARAMS | {"select_k"}
 # Searchable feature choices: parameter name -> [features] key.
 FEATURE_PARAMS = {"feature_set": "set", "speaker_norm": "speaker_norm"}
-SEARCHABLE = SVC_PARAMS | set(FEATURE_PARAMS)
+SEARCHABLE = SVM_PARAMS | set(FEATURE_PARAMS)
 FEATURE_SETS = ("librosa", "egemaps", "compare")
 
 
@@ -73,6 +75,9 @@ class SvmFixed:
     """
 
     scale: Literal["unit", "absolute"] = "absolute"
+    # Keep the k features with the highest ANOVA F on the fold's training clips (a pipeline
+    # step, so fitted per fold like the rest); "all" keeps every feature.
+    select_k: int | Literal["all"] = "all"
     kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
     C: float = 1.0
     gamma: float | Literal["scale", "auto"] = "scale"
@@ -88,6 +93,8 @@ class SvmFixed:
             raise SpecError(f"{where}: C and cache_size must be positive, degree >= 1")
         if not isinstance(self.gamma, str) and self.gamma <= 0:
             raise SpecError(f"{where}: 'gamma' must be positive, 'scale' or 'auto'")
+        if not _valid_k(self.select_k):
+            raise SpecError(f"{where}: 'select_k' must be a positive integer or 'all'")
         if self.scale == "unit" and self.gamma == "auto":
             raise SpecError(
                 f"{where}: 'gamma' = 'auto' has no scale-free meaning; with scale = 'unit' "
@@ -106,7 +113,7 @@ class Settings:
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fixed settings with a trial's parameters merged in: what a model is trained with."""
-        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SVC_PARAMS}
+        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SVM_PARAMS}
         features = dataclasses.asdict(self.features) | {
             FEATURE_PARAMS[k]: v for k, v in params.items() if k in FEATURE_PARAMS
         }
@@ -123,6 +130,10 @@ class Settings:
         return [dataclasses.replace(self.features, set=s) for s in sets]
 
 
+def _valid_k(k: object) -> bool:
+    return k == "all" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)
+
+
 def check_space(space: tuple[Param, ...], where: str) -> None:
     for p in space:
         if p.name not in SEARCHABLE:
@@ -133,10 +144,22 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
         choices = getattr(p.distribution, "choices", None)
         if p.name in FEATURE_PARAMS and choices is None:
             raise SpecError(f"{where}: [space.{p.name}] must be categorical")
-        allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(p.name)
-        bad = [c for c in choices or () if allowed is not None and c not in allowed]
-        if bad:
+        bad, allowed = _bad_value(p.name, p.distribution)
+        if bad is not None:
             raise SpecError(
-                f"{where}: [space.{p.name}] choice {bad[0]!r} is not one of "
+                f"{where}: [space.{p.name}] choice {bad!r} is not one of "
                 f"{', '.join(map(str, allowed))}"
             )
+
+
+def _bad_value(name: str, dist: Any) -> tuple[Any, tuple]:
+    """The first value of ``dist`` that parameter ``name`` cannot take, and what it can."""
+    choices = getattr(dist, "choices", None)
+    if name == "select_k":
+        # A float range's low is a float: k must be a whole number.
+        values = choices if choices is not None else (dist.low,)
+        bad = [c for c in values if not _valid_k(c)]
+        return (bad[0] if bad else None), ("all", "a positive integer")
+    allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(name)
+    bad = [c for c in choices or () if allowed is not None and c not in allowed]
+    return (bad[0] if bad else None), allowed or ()

@@ -207,8 +207,8 @@ def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
             m = speakers == spk
             mu, sd = np.nanmean(X[m], 0), np.nanstd(X[m], 0)
             constant = ~(sd > CONSTANT_RTOL * np.nanmax(np.abs(X[m]), 0))
-            out[m] = (X[m] - mu) / np.where(constant, 1.0, sd)
-            out[m] = np.where(constant & np.isfinite(out[m]), 0.0, out[m])
+            z = (X[m] - mu) / np.where(constant, 1.0, sd)
+            out[m] = np.where(constant & np.isfinite(z), 0.0, z)
     return out
 
 

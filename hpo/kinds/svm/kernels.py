@@ -2,10 +2,10 @@
 
 What a trial varies (kernel, C, gamma, degree, coef0) never changes the preprocessed
 features of a fold (the pipeline's own steps before the SVC, ``pipeline.preprocessing``:
-imputation, standardisation and, with scale-free parameters, the unit-norm scaling, all
-fitted on the fold's training clips), so per feature variant and fold the linear Gram
-matrices (train x train, valid x train) and squared norms are computed once. Every kernel
-of scikit-learn's SVC is a cheap element-wise function of them:
+imputation, feature selection, standardisation and, with scale-free parameters, the
+unit-norm scaling, all fitted on the fold's training clips), so per preprocessing variant
+and fold the linear Gram matrices (train x train, valid x train) and squared norms are
+computed once. Every kernel of scikit-learn's SVC is a cheap element-wise function of them:
 
     linear   K = X Xᵀ          rbf      exp(-γ (|x|² + |x'|² - 2 x·x'))
     poly     (γ x·x' + r)^d    sigmoid  tanh(γ x·x' + r)
@@ -36,12 +36,13 @@ class FoldGram:
     variance: float  # of the preprocessed training matrix (gamma="scale")
 
 
-def fold_gram(X: np.ndarray, fold: Fold, svm: dict[str, Any]) -> FoldGram:
-    """The pipeline's preprocessing fitted on the fold's training rows, then Gram matrices."""
+def fold_gram(X: np.ndarray, y: np.ndarray, fold: Fold, svm: dict[str, Any]) -> FoldGram:
+    """The pipeline's preprocessing fitted on the fold's training rows (and their labels,
+    for feature selection), then Gram matrices."""
     from hpo.kinds.svm.pipeline import preprocessing
 
     prep = preprocessing(svm)
-    xt = prep.fit_transform(X[fold.train])
+    xt = prep.fit_transform(X[fold.train], y[fold.train])
     xv = prep.transform(X[fold.valid])
     return FoldGram(
         train=xt @ xt.T,

@@ -25,8 +25,9 @@ from hpo.kinds.svm.pipeline import is_unit
 from hpo.trial.cv import CvObjective, FoldFn
 from hpo.trial.metrics import fold_scores
 
-# Fold layouts x feature variants kept (each ~12 MB on RAVDESS): the plain study's 6 folds
-# x 6 variants fit; nested CV's inner layouts are computed again when evicted.
+# Fold layouts x preprocessing variants kept (each ~12 MB on RAVDESS): the shipped study's
+# 6 folds x 8 variants (3 sets x speaker_norm, and ComParE's select_k) fit; nested CV's
+# inner layouts are computed again when evicted.
 MAX_GRAMS = 48
 
 
@@ -44,15 +45,22 @@ class SvmObjective(CvObjective):
         self.n_classes = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         self._grams: OrderedDict[tuple, FoldGram] = OrderedDict()
+        self._normalised: dict[str, np.ndarray] = {}
 
     def features(self, s: FeatureSettings) -> np.ndarray:
-        X = self.raw[s.set]
-        return speaker_normalize(X, self.speakers) if s.speaker_norm else X
+        if not s.speaker_norm:
+            return self.raw[s.set]
+        # Normalised once per set (a second on ComParE), not once per fold's Gram matrices.
+        if s.set not in self._normalised:
+            self._normalised[s.set] = speaker_normalize(self.raw[s.set], self.speakers)
+        return self._normalised[s.set]
 
     def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
-        key = (s.set, s.speaker_norm, is_unit(svm), fold.train.tobytes(), fold.valid.tobytes())
+        # Everything the preprocessing depends on; a trial's kernel, C and gamma are not.
+        prep = (s.set, s.speaker_norm, is_unit(svm), svm.get("select_k", "all"))
+        key = (*prep, fold.train.tobytes(), fold.valid.tobytes())
         if key not in self._grams:
-            self._grams[key] = fold_gram(self.features(s), fold, svm)
+            self._grams[key] = fold_gram(self.features(s), self.y, fold, svm)
             if len(self._grams) > MAX_GRAMS:  # nested CV visits many fold layouts
                 self._grams.popitem(last=False)
         self._grams.move_to_end(key)

@@ -1,6 +1,7 @@
 """The SVM's scikit-learn pipeline; every step is fitted on the training clips only.
 
-    impute (training median) → StandardScaler → unit mean squared norm (scale = "unit") → SVC
+    impute (training median) → select (select_k, ANOVA F) → StandardScaler
+        → unit mean squared norm (scale = "unit") → SVC
 
 The trial objective fits the same preprocessing steps per fold (``preprocessing``) and
 feeds their output to a precomputed-kernel SVC (``kernels.py``); ``hpo train`` saves the
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -69,6 +71,21 @@ class UnitMeanSquare(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=np.float64) * np.sqrt(self.scale_)
 
 
+class AnovaSelect(SelectKBest):
+    """``SelectKBest(f_classif, k)`` fitted on the training clips' labels, quietly: F is
+    undefined (NaN, never selected) for a feature constant over them, which numpy warns
+    about on every fold; a k above the feature count keeps every feature."""
+
+    def __init__(self, k: int | str = "all") -> None:
+        super().__init__(f_classif, k=k)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AnovaSelect:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", UserWarning)  # k > n_features: all are kept
+            return super().fit(X, y)
+
+
 def unit_scale(sq_norms: np.ndarray) -> float:
     """``1 / mean squared norm`` of the training rows (1 when every feature is constant)."""
     mean = float(np.mean(sq_norms)) if len(sq_norms) else 0.0
@@ -81,11 +98,15 @@ def is_unit(svm: dict[str, Any]) -> bool:
 
 
 def preprocessing(svm: dict[str, Any]):
-    """The pipeline's steps before the SVC, unfitted: impute, standardise, (unit norm)."""
+    """The pipeline's steps before the SVC, unfitted: impute, (select), standardise,
+    (unit norm). Selection uses the training clips' labels: fit with ``y``."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    steps: list[tuple[str, Any]] = [("impute", FiniteMedianImputer()), ("scale", StandardScaler())]
+    steps: list[tuple[str, Any]] = [("impute", FiniteMedianImputer())]
+    if svm.get("select_k", "all") != "all":
+        steps.append(("select", AnovaSelect(int(svm["select_k"]))))
+    steps.append(("scale", StandardScaler()))
     if is_unit(svm):
         steps.append(("unit", UnitMeanSquare()))
     return Pipeline(steps)

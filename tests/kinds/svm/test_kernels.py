@@ -26,6 +26,9 @@ SETTINGS = [
     {"scale": "unit", "kernel": "rbf", "C": 10.0, "gamma": 0.5},
     {"scale": "unit", "kernel": "poly", "C": 1.0, "gamma": 2.0, "degree": 2, "coef0": 1.0},
     {"scale": "unit", "kernel": "sigmoid", "C": 2.0, "gamma": 0.3, "coef0": 0.0},
+    # Feature selection fitted on the fold's training clips, a step of both paths.
+    {"scale": "unit", "select_k": 100, "kernel": "linear", "C": 1.0},
+    {"scale": "unit", "select_k": 50, "kernel": "rbf", "C": 5.0, "gamma": 0.5},
 ]
 
 
@@ -42,7 +45,9 @@ def data(prepared: Path) -> tuple:
 
 
 @pytest.mark.parametrize(
-    "svm", SETTINGS, ids=[f"{s.get('scale', 'abs')}-{s['kernel']}" for s in SETTINGS]
+    "svm",
+    SETTINGS,
+    ids=[f"{s.get('scale', 'abs')}-{s.get('select_k', 'all')}-{s['kernel']}" for s in SETTINGS],
 )
 def test_precomputed_kernels_match_the_pipeline(data: tuple, svm: dict) -> None:
     corpus, X = data
@@ -51,7 +56,7 @@ def test_precomputed_kernels_match_the_pipeline(data: tuple, svm: dict) -> None:
     for fold in corpus_folds(corpus, 6)[:3]:
         plain = make_pipeline(svm).fit(X[fold.train], y[fold.train])
         expected = plain.predict(X[fold.valid])
-        k_train, k_valid = kernels(svm, fold_gram(X, fold, svm))
+        k_train, k_valid = kernels(svm, fold_gram(X, y, fold, svm))
         got = precomputed_svc(svm).fit(k_train, y[fold.train]).predict(k_valid)
         # The same optimisation problem on the same numbers: the same predictions.
         assert np.array_equal(got, expected), (fold.index, np.mean(got == expected))

@@ -189,3 +189,23 @@ def test_gamma_auto_has_no_scale_free_meaning(tmp_path: Path) -> None:
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert f"{bad}: [svm]: 'gamma' = 'auto' has no scale-free meaning" in res.output
     assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("space", "svm", "needle"),
+    [
+        ({"type": "categorical", "choices": ["all", 0]}, {}, "[space.select_k] choice 0 is not"),
+        ({"type": "float", "low": 10.0, "high": 99.0}, {}, "[space.select_k] choice 10.0 is not"),
+        (None, {"select_k": -5}, "[svm]: 'select_k' must be a positive integer or 'all'"),
+    ],
+)
+def test_select_k_is_all_or_a_positive_count(
+    tmp_path: Path, space: dict | None, svm: dict, needle: str
+) -> None:
+    bad = write_spec(tmp_path / "k.toml", svm=svm)
+    if space is not None:
+        raw = tomllib.loads(bad.read_text())
+        _with_space(bad, {**raw["space"], "select_k": space})
+    res = CliRunner().invoke(cli, ["run", "--study", str(bad), "--storage", str(tmp_path / "s.db")])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert f"{bad}: {needle}" in res.output

@@ -75,8 +75,9 @@ class SvmFixed:
     """
 
     scale: Literal["unit", "absolute"] = "absolute"
-    # Keep the k features with the highest ANOVA F on the fold's training clips (a pipeline
-    # step, so fitted per fold like the rest); "all" keeps every feature.
+    # Keep at most k features, those with the highest ANOVA F on the fold's training clips
+    # (a pipeline step, so fitted per fold like the rest); "all", or a set with k features
+    # or fewer, keeps every feature.
     select_k: int | Literal["all"] = "all"
     kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
     C: float = 1.0

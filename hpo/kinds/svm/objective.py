@@ -56,6 +56,11 @@ class SvmObjective(CvObjective):
         return self._normalised[s.set]
 
     def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
+        # A k at or above the set's size keeps every feature (as the pipeline's step does):
+        # one Gram matrix for both, not two.
+        k = svm.get("select_k", "all")
+        if k != "all" and k >= self.raw[s.set].shape[1]:
+            svm = {**svm, "select_k": "all"}
         # Everything the preprocessing depends on; a trial's kernel, C and gamma are not.
         prep = (s.set, s.speaker_norm, is_unit(svm), svm.get("select_k", "all"))
         key = (*prep, fold.train.tobytes(), fold.valid.tobytes())

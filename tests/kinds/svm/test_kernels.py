@@ -60,3 +60,24 @@ def test_precomputed_kernels_match_the_pipeline(data: tuple, svm: dict) -> None:
         got = precomputed_svc(svm).fit(k_train, y[fold.train]).predict(k_valid)
         # The same optimisation problem on the same numbers: the same predictions.
         assert np.array_equal(got, expected), (fold.index, np.mean(got == expected))
+
+
+def test_a_k_above_the_set_size_is_no_selection(prepared: Path, tmp_path: Path) -> None:
+    from hpo.config.study import load_spec
+    from hpo.kinds.svm.objective import SvmObjective
+    from tests.helpers import write_spec
+
+    spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
+    corpus = load_corpus(prepared)
+    obj = SvmObjective(spec, corpus)
+    s, fold = FeatureSettings(set="librosa", speaker_norm=True), obj.folds[0]
+    svm = spec.settings.merged({"kernel": "linear", "C": 1.0})["svm"]
+    # "At most 1000 features" of 403 keeps them all: the same Gram matrices, built once.
+    assert obj.gram(s, fold, {**svm, "select_k": 1000}) is obj.gram(s, fold, svm)
+    X, y = obj.features(s), corpus.label_ids
+    a = make_pipeline({**svm, "select_k": 1000}).fit(X[fold.train], y[fold.train])
+    b = make_pipeline(svm).fit(X[fold.train], y[fold.train])
+    # The same model, up to the summation order of a copied array.
+    va = X[fold.valid]
+    assert np.allclose(a.decision_function(va), b.decision_function(va), rtol=0, atol=1e-9)
+    assert np.array_equal(a.predict(va), b.predict(va))

@@ -7,8 +7,9 @@ six-fold actor CV (the objective's cached, precomputed kernels).
         [--select-k K] [--json FILE] [--replay FILE]
 
 Grid: log10 C from -3 to 4 and log10 gamma from -4 to 1, every ``--step`` decades
-(``--step2`` for poly and sigmoid, whose grids cost the most); poly at degree 3, coef0 0.5
-and sigmoid at coef0 0 (the middle of the shipped ranges). For each set and kernel it
+(``--step2`` for poly and sigmoid, whose grids cost the most: 1 halves the run); poly at
+degree 3, coef0 0.5 and sigmoid at coef0 0 (the middle of the shipped ranges). For each
+set and kernel it
 prints the best accuracy, where it lies (the span of grid points within 0.0005 of it, as
 a plateau is not one point), whether that lies strictly inside the shipped space and
 outside its outer 5% (the `hpo status` edge), the best of the grid points inside the
@@ -158,7 +159,7 @@ def main() -> None:
     ap.add_argument("--kernels", default="linear,rbf,poly,sigmoid")
     ap.add_argument("--speaker-norm", default="true", choices=["true", "false", "both"])
     ap.add_argument("--step", type=float, default=0.5, help="decades between grid points")
-    ap.add_argument("--step2", type=float, default=1.0, help="the same for poly and sigmoid")
+    ap.add_argument("--step2", type=float, default=0.5, help="the same for poly and sigmoid")
     ap.add_argument("--json", default=None, help="also write every grid point here")
     ap.add_argument("--replay", default=None, help="print an earlier --json against the space")
     ap.add_argument("--select-k", type=int, default=None, help="the pipeline's select_k")

@@ -132,6 +132,8 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
                 if vals:
                     shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
                     click.echo(f"    {m:>8} per fold: {shown}")
+        for w in r.get("warnings", []):  # the best at an edge of the space, or a plateau
+            click.echo(f"  warning: {w['message']}")
 
 
 @cli.command("export")

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
+from hpo.results.edges import space_checks, warnings_html
 from hpo.results.notes import confusion_figure
 from hpo.study.storage import load_study, open_storage
 from hpo.util.io import atomic_path, write_text_atomic
@@ -137,6 +138,7 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
         plt.close(fig)
 
     extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
+    extra += warnings_html(space_checks(complete, bt, metric))  # edge and plateau warnings
     write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
     return out / "index.html"
 

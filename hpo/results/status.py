@@ -7,6 +7,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from hpo.results.edges import space_checks
 from hpo.study.storage import load_study, open_storage, study_names
 
 
@@ -43,6 +44,8 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
                 "trials": len(trials),
                 "states": {s.name: states.get(s.name, 0) for s in TrialState},
                 "best": best,
+                # Best value at the edge of a range, or a plateau of tied trials.
+                **space_checks(complete, study.best_trial if complete else None, metric),
             }
         )
     return out

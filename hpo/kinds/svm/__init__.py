@@ -33,8 +33,7 @@ class SvmKind(Kind):
     def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
         from hpo.kinds.svm.model import train_and_save
 
-        train_and_save(cfg, corpus, out)
-        return {}
+        return train_and_save(cfg, corpus, out)
 
     def predict(self, model_dir: Path, meta: dict[str, Any], waves):
         from hpo.kinds.svm.model import predict_proba

@@ -12,9 +12,11 @@ from hpo.errors import SpecError
 
 SECTIONS = ("features", "svm")
 SVC_PARAMS = {"kernel", "C", "gamma", "degree", "coef0"}
+# Searchable [svm] settings: the SVC's, and the pipeline's feature selection.
+SVM_PARAMS = SVC_PARAMS | {"select_k"}
 # Searchable feature choices: parameter name -> [features] key.
 FEATURE_PARAMS = {"feature_set": "set", "speaker_norm": "speaker_norm"}
-SEARCHABLE = SVC_PARAMS | set(FEATURE_PARAMS)
+SEARCHABLE = SVM_PARAMS | set(FEATURE_PARAMS)
 FEATURE_SETS = ("librosa", "egemaps", "compare")
 
 
@@ -60,8 +62,23 @@ class FeatureSettings:
 
 @dataclass(frozen=True)
 class SvmFixed:
-    """SVC settings that are not searched (the searched ones come from [space])."""
+    """SVC settings that are not searched (the searched ones come from [space]).
 
+    ``scale`` says what ``C`` and ``gamma`` mean. ``"unit"`` (scale-free): kernels are
+    computed on the standardised features scaled to unit mean squared norm (divided by
+    the root of the number of non-constant features), so the linear kernel is the Gram
+    matrix divided by the number of features and ``gamma = 1`` is scikit-learn's
+    ``gamma="scale"``; one range of C and gamma then fits 88 and 6,373 features alike.
+    ``"absolute"`` (the default, so study files, stored studies and exports written
+    before it existed keep their meaning): C and gamma as scikit-learn's SVC takes them
+    on standardised features.
+    """
+
+    scale: Literal["unit", "absolute"] = "absolute"
+    # Keep at most k features, those with the highest ANOVA F on the fold's training clips
+    # (a pipeline step, so fitted per fold like the rest); "all", or a set with k features
+    # or fewer, keeps every feature.
+    select_k: int | Literal["all"] = "all"
     kernel: Literal["linear", "rbf", "poly", "sigmoid"] = "rbf"
     C: float = 1.0
     gamma: float | Literal["scale", "auto"] = "scale"
@@ -75,6 +92,15 @@ class SvmFixed:
     def check(self, where: str) -> None:
         if self.C <= 0 or self.degree < 1 or self.cache_size <= 0 or self.max_iter == 0:
             raise SpecError(f"{where}: C and cache_size must be positive, degree >= 1")
+        if not isinstance(self.gamma, str) and self.gamma <= 0:
+            raise SpecError(f"{where}: 'gamma' must be positive, 'scale' or 'auto'")
+        if not _valid_k(self.select_k):
+            raise SpecError(f"{where}: 'select_k' must be a positive integer or 'all'")
+        if self.scale == "unit" and self.gamma == "auto":
+            raise SpecError(
+                f"{where}: 'gamma' = 'auto' has no scale-free meaning; with scale = 'unit' "
+                "give a number (1 is scikit-learn's 'scale')"
+            )
 
 
 @dataclass(frozen=True)
@@ -88,7 +114,7 @@ class Settings:
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fixed settings with a trial's parameters merged in: what a model is trained with."""
-        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SVC_PARAMS}
+        svm = dataclasses.asdict(self.svm) | {k: v for k, v in params.items() if k in SVM_PARAMS}
         features = dataclasses.asdict(self.features) | {
             FEATURE_PARAMS[k]: v for k, v in params.items() if k in FEATURE_PARAMS
         }
@@ -105,6 +131,10 @@ class Settings:
         return [dataclasses.replace(self.features, set=s) for s in sets]
 
 
+def _valid_k(k: object) -> bool:
+    return k == "all" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)
+
+
 def check_space(space: tuple[Param, ...], where: str) -> None:
     for p in space:
         if p.name not in SEARCHABLE:
@@ -115,10 +145,22 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
         choices = getattr(p.distribution, "choices", None)
         if p.name in FEATURE_PARAMS and choices is None:
             raise SpecError(f"{where}: [space.{p.name}] must be categorical")
-        allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(p.name)
-        bad = [c for c in choices or () if allowed is not None and c not in allowed]
-        if bad:
+        bad, allowed = _bad_value(p.name, p.distribution)
+        if bad is not None:
             raise SpecError(
-                f"{where}: [space.{p.name}] choice {bad[0]!r} is not one of "
+                f"{where}: [space.{p.name}] choice {bad!r} is not one of "
                 f"{', '.join(map(str, allowed))}"
             )
+
+
+def _bad_value(name: str, dist: Any) -> tuple[Any, tuple]:
+    """The first value of ``dist`` that parameter ``name`` cannot take, and what it can."""
+    choices = getattr(dist, "choices", None)
+    if name == "select_k":
+        # A float range's low is a float: k must be a whole number.
+        values = choices if choices is not None else (dist.low,)
+        bad = [c for c in values if not _valid_k(c)]
+        return (bad[0] if bad else None), ("all", "a positive integer")
+    allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(name)
+    bad = [c for c in choices or () if allowed is not None and c not in allowed]
+    return (bad[0] if bad else None), allowed or ()

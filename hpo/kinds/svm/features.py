@@ -8,8 +8,9 @@ version), so no trial recomputes features and a changed corpus or setting never 
 ones.
 
 Non-finite values (openSMILE gives NaN for a few functionals on clips with too few voiced
-frames) are replaced, column by column, by the median of that column's finite values, and
-counted: the SVC never sees them.
+frames) are kept here, as extracted: the pipeline's first step replaces them by the median
+of the fold's training clips (``pipeline.FiniteMedianImputer``), so no validation clip
+informs the value. The SVC never sees one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,26 +157,15 @@ def cache_path(corpus: Corpus, s: FeatureSettings) -> Path:
     return corpus.root / "cache" / "features" / f"{s.set}-{cache_key(corpus, s)}.npy"
 
 
-def impute_non_finite(X: np.ndarray) -> tuple[np.ndarray, int]:
-    """Replace NaN/inf by the column's finite median (0 for a column with none)."""
-    bad = ~np.isfinite(X)
-    n = int(bad.sum())
-    if n:
-        X = X.copy()
-        for j in np.flatnonzero(bad.any(0)):
-            finite = X[~bad[:, j], j]
-            X[bad[:, j], j] = np.median(finite) if finite.size else 0.0
-    return X, n
-
-
 def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
-    """Features of every clip of ``corpus`` in manifest order, from cache when possible."""
+    """Features of every clip of ``corpus`` in manifest order, from cache when possible;
+    non-finite values as extracted (the pipeline imputes them per fold)."""
     path = cache_path(corpus, s)
     if path.is_file():
         try:
             X = np.load(path)
             if X.shape[0] == len(corpus.clips):
-                return impute_non_finite(X)[0]
+                return X
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed, then replaced atomically
     tasks = [(str(corpus.clip_path(c)), s) for c in corpus.clips]
@@ -185,20 +176,39 @@ def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -
     rows = list(pmap(_one, tasks, f"{s.set} features", jobs, chunksize=16))
     X = np.stack(rows)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, X)  # as extracted: imputation is a choice made when reading
-    return impute_non_finite(X)[0]
+        np.save(f, X)  # as extracted: imputation is fitted per fold, in the pipeline
+    return X
 
 
 MIN_SPEAKER_CLIPS = 8
 
 
+# A feature counts as constant within a speaker when its deviation there is at most one
+# float32 step of its values (features are stored as float32): that much is rounding, not
+# variation. Any larger deviation, however small in absolute terms, is divided by: openSMILE's
+# features come in arbitrary units (energies of 1e-9 are ordinary), so an absolute floor
+# (the old 1e-8) would depend on the unit and silently leave some features unscaled. This
+# is scikit-learn's rule for near-zero scale (StandardScaler keeps a feature unscaled only
+# when its variance is within rounding of zero, relative to its mean) at the precision the
+# features are stored in. A constant feature becomes 0 for that speaker (centred, unscaled).
+CONSTANT_RTOL = float(np.finfo(np.float32).eps)
+
+
 def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Z-score every feature within each speaker's own clips (no labels involved)."""
+    """Z-score every feature within each speaker's own clips (no labels involved).
+
+    Statistics come from the speaker's finite values; a non-finite value stays NaN for the
+    pipeline's imputer. Float64 out."""
+    X = np.where(np.isfinite(X), X, np.nan).astype(np.float64)
     out = np.empty_like(X)
-    for spk in np.unique(speakers):
-        m = speakers == spk
-        mu, sd = X[m].mean(0), X[m].std(0)
-        out[m] = (X[m] - mu) / np.where(sd > 1e-8, sd, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a speaker with no finite value
+        for spk in np.unique(speakers):
+            m = speakers == spk
+            mu, sd = np.nanmean(X[m], 0), np.nanstd(X[m], 0)
+            constant = ~(sd > CONSTANT_RTOL * np.nanmax(np.abs(X[m]), 0))
+            z = (X[m] - mu) / np.where(constant, 1.0, sd)
+            out[m] = np.where(constant & np.isfinite(z), 0.0, z)
     return out
 
 

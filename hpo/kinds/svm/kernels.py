@@ -1,15 +1,17 @@
 """Precomputed SVM kernels: a trial on 6,373 ComParE features costs what one on 88 does.
 
-What a trial varies (kernel, C, gamma, degree, coef0) never changes the standardised
-features of a fold, so per feature variant and fold the linear Gram matrices (train x
-train, valid x train) and squared norms are computed once. Every kernel of scikit-learn's
-SVC is a cheap element-wise function of them:
+What a trial varies (kernel, C, gamma, degree, coef0) never changes the preprocessed
+features of a fold (the pipeline's own steps before the SVC, ``pipeline.preprocessing``:
+imputation, feature selection, standardisation and, with scale-free parameters, the
+unit-norm scaling, all fitted on the fold's training clips), so per preprocessing variant
+and fold the linear Gram matrices (train x train, valid x train) and squared norms are
+computed once. Every kernel of scikit-learn's SVC is a cheap element-wise function of them:
 
     linear   K = X Xᵀ          rbf      exp(-γ (|x|² + |x'|² - 2 x·x'))
     poly     (γ x·x' + r)^d    sigmoid  tanh(γ x·x' + r)
 
-and ``SVC(kernel="precomputed")`` then solves the same problem as the plain pipeline
-(StandardScaler + SVC) on the same numbers (tests compare the two).
+and ``SVC(kernel="precomputed")`` then solves the same problem as the pipeline
+``hpo train`` saves (``pipeline.make_pipeline``) on the same numbers (tests compare the two).
 """
 
 from __future__ import annotations
@@ -24,23 +26,24 @@ from hpo.corpus.folds import Fold
 
 @dataclass(frozen=True)
 class FoldGram:
-    """One fold's standardised features, as Gram matrices."""
+    """One fold's preprocessed features, as Gram matrices."""
 
     train: np.ndarray  # (n_train, n_train) X_tr X_trᵀ
     valid: np.ndarray  # (n_valid, n_train) X_va X_trᵀ
     sq_train: np.ndarray  # (n_train,) |x|²
     sq_valid: np.ndarray  # (n_valid,)
     n_features: int
-    variance: float  # of the standardised training matrix (gamma="scale")
+    variance: float  # of the preprocessed training matrix (gamma="scale")
 
 
-def fold_gram(X: np.ndarray, fold: Fold) -> FoldGram:
-    """Standardise with the training part's statistics (as StandardScaler), then Gram."""
-    xt = X[fold.train].astype(np.float64)
-    mu, sd = xt.mean(0), xt.std(0)
-    sd[sd == 0.0] = 1.0  # StandardScaler leaves constant features at 0
-    xt = (xt - mu) / sd
-    xv = (X[fold.valid].astype(np.float64) - mu) / sd
+def fold_gram(X: np.ndarray, y: np.ndarray, fold: Fold, svm: dict[str, Any]) -> FoldGram:
+    """The pipeline's preprocessing fitted on the fold's training rows (and their labels,
+    for feature selection), then Gram matrices."""
+    from hpo.kinds.svm.pipeline import preprocessing
+
+    prep = preprocessing(svm)
+    xt = prep.fit_transform(X[fold.train], y[fold.train])
+    xv = prep.transform(X[fold.valid])
     return FoldGram(
         train=xt @ xt.T,
         valid=xv @ xt.T,
@@ -79,13 +82,6 @@ def kernels(svm: dict[str, Any], g: FoldGram) -> tuple[np.ndarray, np.ndarray]:
 
 def precomputed_svc(svm: dict[str, Any], seed: int = 0):
     """An SVC on precomputed kernels with the study's fixed settings."""
-    from sklearn.svm import SVC
+    from hpo.kinds.svm.pipeline import svc
 
-    return SVC(
-        kernel="precomputed",
-        C=float(svm["C"]),
-        class_weight=None if svm.get("class_weight") == "none" else svm.get("class_weight"),
-        cache_size=float(svm.get("cache_size", 1000.0)),
-        max_iter=int(svm.get("max_iter", -1)),
-        random_state=seed,
-    )
+    return svc(svm, seed, precomputed=True)

@@ -1,8 +1,9 @@
-"""The ``svm`` objective: cached features → scaler + SVC, scored by actor cross-validation.
+"""The ``svm`` objective: cached features → the SVM pipeline, scored by actor cross-validation.
 
 Features of every feature variant the space can pick are loaded once; per variant and fold
-the standardised Gram matrices are built on first use (``kernels.py``), so a trial only
-evaluates a kernel function and fits the SVC.
+the pipeline's preprocessing is fitted on the fold's training clips and its Gram matrices
+built on first use (``kernels.py``), so a trial only evaluates a kernel function and fits
+the SVC.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from hpo.corpus.manifest import Corpus
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import load_features, speaker_normalize
 from hpo.kinds.svm.kernels import FoldGram, fold_gram, kernels, precomputed_svc
+from hpo.kinds.svm.pipeline import is_unit
 from hpo.trial.cv import CvObjective, FoldFn
 from hpo.trial.metrics import fold_scores
 
-# Fold layouts x feature variants kept (each ~12 MB on RAVDESS): the plain study's 6 folds
-# x 6 variants fit; nested CV's inner layouts are computed again when evicted.
+# Fold layouts x preprocessing variants kept (each ~12 MB on RAVDESS): the shipped study's
+# 6 folds x 8 variants (3 sets x speaker_norm, and ComParE's select_k) fit; nested CV's
+# inner layouts are computed again when evicted.
 MAX_GRAMS = 48
 
 
@@ -42,15 +45,27 @@ class SvmObjective(CvObjective):
         self.n_classes = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         self._grams: OrderedDict[tuple, FoldGram] = OrderedDict()
+        self._normalised: dict[str, np.ndarray] = {}
 
     def features(self, s: FeatureSettings) -> np.ndarray:
-        X = self.raw[s.set]
-        return speaker_normalize(X, self.speakers) if s.speaker_norm else X
+        if not s.speaker_norm:
+            return self.raw[s.set]
+        # Normalised once per set (a second on ComParE), not once per fold's Gram matrices.
+        if s.set not in self._normalised:
+            self._normalised[s.set] = speaker_normalize(self.raw[s.set], self.speakers)
+        return self._normalised[s.set]
 
-    def gram(self, s: FeatureSettings, fold: Fold) -> FoldGram:
-        key = (s.set, s.speaker_norm, fold.train.tobytes(), fold.valid.tobytes())
+    def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
+        # A k at or above the set's size keeps every feature (as the pipeline's step does):
+        # one Gram matrix for both, not two.
+        k = svm.get("select_k", "all")
+        if k != "all" and k >= self.raw[s.set].shape[1]:
+            svm = {**svm, "select_k": "all"}
+        # Everything the preprocessing depends on; a trial's kernel, C and gamma are not.
+        prep = (s.set, s.speaker_norm, is_unit(svm), svm.get("select_k", "all"))
+        key = (*prep, fold.train.tobytes(), fold.valid.tobytes())
         if key not in self._grams:
-            self._grams[key] = fold_gram(self.features(s), fold)
+            self._grams[key] = fold_gram(self.features(s), self.y, fold, svm)
             if len(self._grams) > MAX_GRAMS:  # nested CV visits many fold layouts
                 self._grams.popitem(last=False)
         self._grams.move_to_end(key)
@@ -61,7 +76,7 @@ class SvmObjective(CvObjective):
         svm, s = merged["svm"], FeatureSettings(**merged["features"])
 
         def fit_and_score(fold: Fold) -> dict:
-            k_train, k_valid = kernels(svm, self.gram(s, fold))
+            k_train, k_valid = kernels(svm, self.gram(s, fold, svm))
             svc = precomputed_svc(svm)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)

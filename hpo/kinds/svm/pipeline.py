@@ -1,0 +1,168 @@
+"""The SVM's scikit-learn pipeline; every step is fitted on the training clips only.
+
+    impute (training median) → select (select_k, ANOVA F) → StandardScaler
+        → unit mean squared norm (scale = "unit") → SVC
+
+The trial objective fits the same preprocessing steps per fold (``preprocessing``) and
+feeds their output to a precomputed-kernel SVC (``kernels.py``); ``hpo train`` saves the
+whole pipeline, so ``hpo predict`` applies exactly what the cross-validation measured.
+
+Scale-free parameters (``[svm] scale = "unit"``). After standardisation a training row's
+mean squared norm is the number of non-constant features ``d``; dividing every feature by
+``sqrt(d)`` makes it 1, so the linear kernel is ``x·x' / d`` and a kernel's ``gamma`` is
+relative to scikit-learn's ``gamma="scale"`` (``1 / d`` here). The same C and gamma then
+mean the same on 88 and on 6,373 features. On the plain ``StandardScaler`` + ``SVC`` they
+are ``absolute_params``: the linear kernel's C times ``1/d``, every gamma times ``1/d``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.utils.validation import check_is_fitted
+
+
+class FiniteMedianImputer(TransformerMixin, BaseEstimator):
+    """Replace NaN and ±inf by the column's median over the training rows' finite values
+    (0 for a column with none). openSMILE leaves a few functionals NaN on clips with too few
+    voiced frames; the median comes from the fold's training clips, never its validation
+    clips. Output is float64, so every later step computes in one precision."""
+
+    def fit(self, X: np.ndarray, y: Any = None) -> FiniteMedianImputer:
+        X = np.asarray(X, dtype=np.float64)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a column with no finite value
+                med = np.nanmedian(np.where(bad, np.nan, X), axis=0)
+        else:
+            med = np.median(X, axis=0)
+        self.median_ = np.where(np.isfinite(med), med, 0.0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "median_")
+        X = np.array(X, dtype=np.float64)  # a copy: the caller's array is left alone
+        bad = ~np.isfinite(X)
+        if bad.any():
+            X[bad] = np.broadcast_to(self.median_, X.shape)[bad]
+        return X
+
+
+class UnitMeanSquare(TransformerMixin, BaseEstimator):
+    """Scale all features by one factor so the training rows' mean squared norm is 1.
+
+    ``scale_`` is ``1 / mean |x|²`` over the training rows: on standardised features,
+    ``1 / d`` for ``d`` non-constant features, which is scikit-learn's ``gamma="scale"``."""
+
+    def fit(self, X: np.ndarray, y: Any = None) -> UnitMeanSquare:
+        X = np.asarray(X, dtype=np.float64)
+        self.scale_ = unit_scale(np.einsum("ij,ij->i", X, X))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "scale_")
+        return np.asarray(X, dtype=np.float64) * np.sqrt(self.scale_)
+
+
+class AnovaSelect(SelectKBest):
+    """``SelectKBest(f_classif, k)`` fitted on the training clips' labels, quietly: F is
+    undefined (NaN, never selected) for a feature constant over them, which numpy warns
+    about on every fold; a k above the feature count keeps every feature."""
+
+    def __init__(self, k: int | str = "all") -> None:
+        super().__init__(f_classif, k=k)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AnovaSelect:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", UserWarning)  # k > n_features: all are kept
+            return super().fit(X, y)
+
+
+def unit_scale(sq_norms: np.ndarray) -> float:
+    """``1 / mean squared norm`` of the training rows (1 when every feature is constant)."""
+    mean = float(np.mean(sq_norms)) if len(sq_norms) else 0.0
+    return 1.0 / mean if mean > 0 else 1.0
+
+
+def is_unit(svm: dict[str, Any]) -> bool:
+    """Whether C and gamma are scale-free (exports made before the setting are absolute)."""
+    return svm.get("scale", "absolute") == "unit"
+
+
+def preprocessing(svm: dict[str, Any]):
+    """The pipeline's steps before the SVC, unfitted: impute, (select), standardise,
+    (unit norm). Selection uses the training clips' labels: fit with ``y``."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps: list[tuple[str, Any]] = [("impute", FiniteMedianImputer())]
+    if svm.get("select_k", "all") != "all":
+        steps.append(("select", AnovaSelect(int(svm["select_k"]))))
+    steps.append(("scale", StandardScaler()))
+    if is_unit(svm):
+        steps.append(("unit", UnitMeanSquare()))
+    return Pipeline(steps)
+
+
+def svc(svm: dict[str, Any], seed: int = 0, precomputed: bool = False):
+    """The SVC of the merged ``[svm]`` settings (``kernel="precomputed"`` for the fast path)."""
+    from sklearn.svm import SVC
+
+    kernel = {"kernel": "precomputed"} if precomputed else _kernel_args(svm)
+    return SVC(
+        **kernel,
+        C=float(svm["C"]),
+        class_weight=None if svm.get("class_weight") == "none" else svm.get("class_weight"),
+        cache_size=float(svm.get("cache_size", 1000.0)),
+        max_iter=int(svm.get("max_iter", -1)),
+        random_state=seed,
+    )
+
+
+def _kernel_args(svm: dict[str, Any]) -> dict[str, Any]:
+    gamma = svm.get("gamma", "scale")
+    return {
+        "kernel": svm["kernel"],
+        "gamma": gamma if isinstance(gamma, str) else float(gamma),
+        "degree": int(svm.get("degree", 3)),
+        "coef0": float(svm.get("coef0", 0.0)),
+    }
+
+
+def make_pipeline(svm: dict[str, Any], probability: bool = False, seed: int = 0):
+    """The whole pipeline of the merged ``[svm]`` settings of a study or an export."""
+    from sklearn.pipeline import Pipeline
+
+    model = svc(svm, seed)
+    if probability:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # Platt scaling fitted on internal cross-validation, then one SVC on all the data
+        # (what SVC(probability=True) did before scikit-learn deprecated it).
+        model = CalibratedClassifierCV(model, ensemble=False)
+    return Pipeline([*preprocessing(svm).steps, ("svc", model)])
+
+
+def absolute_params(svm: dict[str, Any], scale: float) -> dict[str, Any]:
+    """``C`` and ``gamma`` for scikit-learn's plain ``StandardScaler`` + ``SVC`` that give the
+    same model as ``svm``, whose unit-norm factor on the training rows is ``scale``
+    (``UnitMeanSquare.scale_``, equal to scikit-learn's ``gamma="scale"`` there).
+
+    Scaling features by ``sqrt(scale)`` multiplies the linear kernel by ``scale``: the SVM
+    with kernel ``scale·K`` and penalty C is the one with kernel K and ``C·scale``.
+    rbf, poly and sigmoid see ``gamma·scale`` on the standardised features and keep C."""
+    gamma = svm.get("gamma", "scale")
+    if not is_unit(svm):
+        return {"C": float(svm["C"]), "gamma": gamma}
+    # "scale" on unit-norm features is 1 ("auto" is refused with scale = "unit").
+    relative = 1.0 if gamma == "scale" else float(gamma)
+    linear = svm["kernel"] == "linear"
+    return {"C": float(svm["C"]) * (scale if linear else 1.0), "gamma": relative * scale}

@@ -112,7 +112,7 @@ def step_times(
 def projected_study_hours(step_s: float, batch: int) -> float:
     """The default w2v study (studies/w2v.toml): 30 trials x 6 folds x epochs x steps, with
     validation each epoch (a forward pass, about a third of a training step), no pruning."""
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
 
     spec = load_spec("w2v")
     t = spec.settings.training
@@ -185,7 +185,7 @@ def main() -> None:
     if args.skip_trial:
         return
 
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
     from hpo.study.run import run_study
 
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as work:

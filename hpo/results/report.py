@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 
 from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
-from hpo.results.notes import confusion_figure
 from hpo.study.storage import load_study, open_storage
+from hpo.trial.notes import confusion_figure
 from hpo.util.io import atomic_path, write_text_atomic
 
 FIGURES = ("history", "importances", "parallel", "fold_spread", "confusion")

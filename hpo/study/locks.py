@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 
-from hpo.study.urls import normalize_url, sqlite_path
+from hpo.config.urls import normalize_url, sqlite_path
 
 
 class AskLock:

@@ -15,9 +15,9 @@ from pathlib import Path
 import optuna
 
 from hpo.config.study import RunSpec
+from hpo.config.urls import normalize_url, redact, sqlite_path
 from hpo.errors import StorageError
 from hpo.study.locks import FileLock, lock_path
-from hpo.study.urls import normalize_url, redact, sqlite_path
 
 LOCK_WAIT = 10.0  # seconds to wait for another program's lock on an SQLite file
 

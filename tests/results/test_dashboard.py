@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config.study import load_spec
+from hpo.kinds import load_spec
 from hpo.study.run import run_study
 from tests.helpers import ROOT, write_spec
 

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from hpo.config.study import load_spec
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds import load_spec
 from hpo.study.locks import FileLock, ask_lock, lock_path
 from hpo.study.open import open_study, provenance
 from hpo.study.storage import open_storage

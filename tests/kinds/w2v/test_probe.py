@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from hpo.config.study import load_spec
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds import load_spec
 from hpo.kinds.w2v.config import POOLINGS
 from hpo.kinds.w2v.probe import ProbeHead, ProbeInputs, build_layer_cache
 from tests.helpers import write_spec

@@ -158,8 +158,8 @@ def test_export_train_predict_w2v_and_svm(tmp_path: Path, prepared: Path, synth_
 def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
     tmp_path: Path, prepared: Path
 ) -> None:
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.study.open import open_study
     from hpo.study.run import run_study
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.corpus.ravdess import gender_of
-from tests.helpers import write_spec
+from tests.helpers import ONE_FEATURE_SET, write_spec
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def spec(tmp_path: Path, prepared: Path) -> Path:
         tmp_path / "svm.toml",
         data={"corpus": str(prepared)},
         sampler={"n_startup_trials": 2},
-        space={"feature_set": {"type": "categorical", "choices": ["librosa"]}},
+        space=ONE_FEATURE_SET,
     )
 
 

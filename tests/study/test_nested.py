@@ -74,6 +74,7 @@ def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_
     assert "Best value per choice" in page and "<td>kernel</td>" in page
 
 
+@pytest.mark.slow  # three nested runs of six inner studies each
 def test_an_interrupted_nested_run_resumes_where_it_stopped(spec: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     first = _nested(spec, db, 1)

@@ -23,9 +23,10 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check hpo tests benchmarks
+	$(BIN)/lint-imports
 
 test: setup lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/svm_bench.py

@@ -26,8 +26,8 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
     """Print cache and trial figures; return the mean six-fold probe trial time."""
     import optuna
 
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.kinds.w2v.probe.objective import build_layer_cache
     from hpo.study.run import run_study
 
@@ -62,7 +62,7 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
 def load_spec_with_pooling(spec, pooling: str, work: Path):
     import tomli_w
 
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
 
     raw = dict(spec.raw)
     raw["space"] = {**raw["space"], "pooling": {"type": "categorical", "choices": [pooling]}}
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--skip-base", action="store_true")
     args = ap.parse_args()
 
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
     from hpo.study.run import run_study
 
     with tempfile.TemporaryDirectory(prefix="hpo-probe-") as tmp:

@@ -42,8 +42,8 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
     import tomli_w
 
     from hpo.config.paths import shipped_studies
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.study.open import open_study
     from hpo.study.run import run_study
 

@@ -38,8 +38,8 @@ def main() -> None:
 
     import optuna
 
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.kinds.svm.features import cache_path, load_features
     from hpo.study.run import run_study
 

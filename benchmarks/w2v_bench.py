@@ -109,7 +109,7 @@ def step_times(
 def projected_study_hours(step_s: float, batch: int) -> float:
     """The default w2v study (studies/w2v.toml): 30 trials x 6 folds x epochs x steps, with
     validation each epoch (a forward pass, about a third of a training step), no pruning."""
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
 
     spec = load_spec("w2v")
     t = spec.settings.training
@@ -120,7 +120,7 @@ def projected_study_hours(step_s: float, batch: int) -> float:
     return spec.budget.n_trials * spec.data.folds * (steps + evals) * per_step / 3600
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8, help="default: studies/w2v.toml's")
@@ -138,7 +138,19 @@ def main() -> None:
 
     import torch
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.device == "cpu" and args.precision == "fp16":
+        # Emulated on a CPU: one step took minutes here. bf16 has hardware support on many.
+        ap.error("--precision fp16 needs a GPU; on a CPU use bf16 or no")
+    return args
+
+
+def print_step_figures(args: argparse.Namespace) -> None:
+    """Time the base-sized step and print the figures: speed-up, clips/s, peak memory, the
+    projected study, the CNN's share."""
+    import torch
+
+    device = args.device
     dtype = _autocast_dtype(device, args.precision)
     print(
         f"torch {torch.__version__}, {device}"
@@ -176,14 +188,15 @@ def main() -> None:
         f"frozen CNN forward alone: {t['cnn']:.3f} s = {share:.0%} of a step without cache; "
         f"no cache can beat {1 / (1 - share):.2f}x here"
     )
-    if args.skip_trial:
-        return
 
-    from hpo.config.study import load_spec
+
+def print_tiny_trial(corpus: str | None) -> None:
+    """One six-fold trial of the tiny model, with a cold and then a warm CNN cache."""
+    from hpo.kinds import load_spec
     from hpo.study.run import run_study
 
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as work:
-        root = corpus_for_bench(args.corpus, Path(work))
+        root = corpus_for_bench(corpus, Path(work))
         spec = load_spec("w2v-tiny").with_overrides(corpus=root)
         for label in ("cold CNN cache", "warm CNN cache"):
             db = Path(work) / f"{label[:4]}.db"
@@ -194,6 +207,13 @@ def main() -> None:
                 f"accuracy {s.best_value:.3f} (chance 0.125; random-init model, "
                 "SYNTHETIC corpus unless --corpus)"
             )
+
+
+def main() -> None:
+    args = _args()
+    print_step_figures(args)
+    if not args.skip_trial:
+        print_tiny_trial(args.corpus)
 
 
 if __name__ == "__main__":

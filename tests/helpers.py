@@ -11,6 +11,10 @@ import tomli_w
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The [space] change for tests about processes (kills, workers, PostgreSQL) rather than
+# features: one feature set, the cheapest trials that still run the whole pipeline.
+ONE_FEATURE_SET = {"feature_set": {"type": "categorical", "choices": ["librosa"]}}
+
 
 def write_spec(dst: Path, base: str = "svm", **sections: dict[str, Any]) -> Path:
     """Copy ``studies/BASE.toml`` to ``dst`` with the given sections updated (None deletes)."""

@@ -21,9 +21,11 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def world(tmp_path: Path, prepared: Path) -> dict[str, Path]:
-    """A study database with a finished study, a study file and a corpus."""
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> dict[str, Path]:
+    """A study database with a finished study, a study file and a corpus; tests only read
+    them (each test checks that nothing changed)."""
+    tmp_path = tmp_path_factory.mktemp("world")
     spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
     db = tmp_path / "s.db"
     res = CliRunner().invoke(
@@ -119,8 +121,10 @@ def test_every_command_rejects_bad_input_cleanly(world: dict[str, Path]) -> None
     assert _digest(world["corpus"]) == before_corpus
 
 
-def test_truncated_sqlite_file_is_reported_not_overwritten(world: dict[str, Path]) -> None:
-    broken = world["tmp"] / "broken.db"
+def test_truncated_sqlite_file_is_reported_not_overwritten(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.db"
     data = world["db"].read_bytes()
     broken.write_bytes(data[:4096] + b"\x00" * 100)
     before = broken.read_bytes()
@@ -140,16 +144,16 @@ def test_unreadable_database(world: dict[str, Path]) -> None:
 
 
 def test_full_disk_during_prepare_keeps_the_old_corpus(
-    world: dict[str, Path], synth_src: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synth_src: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
     from hpo.corpus import prepare as prepare_mod
 
-    src = world["tmp"] / "src"
+    src = tmp_path / "src"
     shutil.copytree(synth_src / "Actor_01", src / "Actor_01")
     shutil.copytree(synth_src / "Actor_02", src / "Actor_02")
-    out = world["tmp"] / "corpus"
+    out = tmp_path / "corpus"
     prepare_mod.prepare(src, out, n_folds=2, jobs=1)
     before = _digest(out)
     for p in src.rglob("*.wav"):

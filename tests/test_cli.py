@@ -56,7 +56,7 @@ def test_svm_study_never_imports_torch(tmp_path, prepared) -> None:
     spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
     code = (
         "import sys\n"
-        "from hpo.study.run import run_study\nfrom hpo.config.study import load_spec\n"
+        "from hpo.study.run import run_study\nfrom hpo.kinds import load_spec\n"
         f"run_study(load_spec({str(spec)!r}), {str(tmp_path / 's.db')!r}, n_trials=1)\n"
         "print('LOADED', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )

@@ -23,7 +23,7 @@ def test_every_package_under_hpo_is_listed_in_pyproject() -> None:
 
 def test_shipped_studies_are_found_from_an_empty_directory(tmp_path: Path) -> None:
     code = (
-        "from hpo.config.study import load_spec\n"
+        "from hpo.kinds import load_spec\n"
         "s = load_spec('svm'); print(s.name, s.kind, s.path.name)\n"
     )
     out = subprocess.run(
@@ -36,7 +36,7 @@ def test_a_local_study_file_shadows_the_shipped_one(tmp_path: Path) -> None:
     (tmp_path / "studies").mkdir()
     text = (ROOT / "studies" / "svm.toml").read_text().replace('name = "svm"', 'name = "mine"')
     (tmp_path / "studies" / "svm.toml").write_text(text)
-    code = "from hpo.config.study import load_spec\nprint(load_spec('svm').name)\n"
+    code = "from hpo.kinds import load_spec\nprint(load_spec('svm').name)\n"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout

@@ -2,79 +2,17 @@
 
 Library modules are imported inside the commands so ``hpo --help`` starts fast and the
 SVM path never imports torch. Every error a user can cause ends as one line on stderr and
-a non-zero exit, never a traceback.
+a non-zero exit, never a traceback (``hpo.cli.group``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
+# Importing the command modules registers their commands on ``cli``.
+from hpo.cli import data, models, studies  # noqa: F401
+from hpo.cli.group import cli
 
-import click
-
-from hpo.errors import HpoError
-
-
-def _one_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
-class _Group(click.Group):
-    """Turns errors into one line on stderr and a non-zero exit."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as e:
-            # click's usage errors span four lines; one is enough, with where to look.
-            where = e.ctx.command_path if e.ctx else "hpo"
-            click.echo(f"hpo: error: {e.format_message()} (see '{where} --help')", err=True)
-            ctx.exit(e.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except HpoError as e:
-            click.echo(f"hpo: error: {e}", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo(
-                "hpo: interrupted; finished trials are saved and an interrupted trial is "
-                "queued again: run the same command to resume",
-                err=True,
-            )
-            ctx.exit(130)
-        except OSError as e:  # a full disk, a read-only folder, a vanished file
-            where = f"{e.filename}: " if e.filename else ""
-            click.echo(f"hpo: error: {where}{e.strerror or _one_line(e)}", err=True)
-            ctx.exit(2)
-        except Exception as e:
-            if os.environ.get("HPO_DEBUG"):
-                raise
-            click.echo(
-                f"hpo: internal error: {type(e).__name__}: {_one_line(e)} (a bug in hpo; "
-                "rerun with HPO_DEBUG=1 for the traceback and report it)",
-                err=True,
-            )
-            ctx.exit(70)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hpo")
-def cli() -> None:
-    """Bayesian hyperparameter search for speech emotion recognition on RAVDESS.
-
-    Studies are TOML files (./studies/NAME.toml, or the shipped ones); every trial is
-    scored by actor-independent cross-validation and stored in SQLite (or PostgreSQL) so
-    it can be resumed, browsed and exported.
-    """
-
-
-# The commands register themselves on ``cli``; these modules only import click at the top.
-from hpo.cli import data, models, studies  # noqa: E402, F401
+__all__ = ["cli", "main"]
 
 
 def main() -> None:
     cli(prog_name="hpo")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from hpo.cli import _Group, cli
+from hpo.cli.group import OneLineErrors, cli
 from hpo.cli.options import jobs_option, json_option
 
 
-@cli.group(cls=_Group)
+@cli.group(cls=OneLineErrors)
 def data() -> None:
     """Prepare, inspect or synthesize a corpus."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpo.cli import cli
+from hpo.cli.group import cli
 from hpo.cli.options import data_option, json_option
 
 

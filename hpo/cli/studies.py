@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpo.cli import cli
+from hpo.cli.group import cli
 from hpo.cli.options import (
     data_option,
     json_option,
@@ -77,7 +77,7 @@ def run(
 ) -> None:
     """Run or resume a study until it has --n-trials finished trials."""
     from hpo.config.paths import storage_url
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
     from hpo.study.run import run_study, spread_workers
 
     spec = load_spec(study)
@@ -216,7 +216,7 @@ def nested(
     NAME.nested-K, resumable), and the configuration it picks is scored on the held-out
     actors."""
     from hpo.config.paths import storage_url
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
     from hpo.study.nested import run_nested
 
     spec = load_spec(study).with_overrides(corpus=data)

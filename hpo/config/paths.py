@@ -23,6 +23,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from hpo.config.urls import sqlite_path
+
 STUDIES_DIR = Path("studies")
 DEFAULT_STORAGE = "sqlite:///studies/hpo.db"
 
@@ -44,8 +46,6 @@ def artifacts_dir(storage: str) -> Path:
     """Dashboard artifacts: beside an SQLite database, so the two travel together."""
     if os.environ.get("HPO_ARTIFACTS"):
         return Path(os.environ["HPO_ARTIFACTS"])
-    from hpo.study.urls import sqlite_path
-
     db = sqlite_path(storage)
     return (db.parent if db is not None else Path(".")) / "artifacts"
 

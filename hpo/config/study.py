@@ -1,8 +1,12 @@
-"""The study file format (``studies/NAME.toml``): load, validate, hash.
+"""The study file format (``studies/NAME.toml``): read, validate, hash.
 
 A study file holds the whole study: data, folds, objective, sampler, pruner, budget, the
 search space and the settings of its kind (``svm`` or ``w2v``). Nothing about a study is
 hard-coded in Python.
+
+This module validates the sections every study has; a kind's own sections are validated
+by that kind's settings module, which the caller passes in (config sits below the kinds,
+so it never looks them up itself). ``hpo.kinds.load_spec`` does both.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from hpo.config.paths import known_studies, resolve_study_path
 from hpo.config.space import Param, parse_space
@@ -115,7 +120,7 @@ class StudySpec:
     """A validated study file."""
 
     name: str
-    kind: Literal["svm", "w2v"]
+    kind: str  # a name in the kind registry (hpo.kinds)
     path: Path
     description: str
     data: DataSpec
@@ -178,8 +183,20 @@ _COMMON = {
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def load_spec(study: str | Path) -> StudySpec:
-    """Load and validate a study file; SpecError names the file and the key on any mistake."""
+class KindSettings(Protocol):
+    """What validating a study file needs from its kind: the kind's settings module."""
+
+    #: The kind's own TOML tables.
+    SECTIONS: tuple[str, ...]
+    #: Dataclass built from those tables: ``Settings.from_tables(raw, where)``.
+    Settings: Any
+
+    def check_space(self, space: tuple[Param, ...], where: str) -> None: ...
+
+
+def read_study_file(study: str | Path) -> tuple[dict[str, Any], Path]:
+    """The parsed TOML of a study (a name or a path) and its file; SpecError when missing
+    or not TOML."""
     path = resolve_study_path(str(study))
     if not path.is_file():
         raise SpecError(
@@ -192,21 +209,27 @@ def load_spec(study: str | Path) -> StudySpec:
         raise SpecError(f"{path}: not valid TOML ({e})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read ({e})") from None
-    return spec_from_dict(raw, path)
+    return raw, path
 
 
-def spec_from_dict(raw: dict[str, Any], path: Path) -> StudySpec:
-    """Validate a parsed study file; ``path`` names it in errors."""
-    from hpo.kinds import get_kind, kind_names
+def spec_from_dict(
+    raw: dict[str, Any], path: Path, kinds: Mapping[str, Callable[[], KindSettings]]
+) -> StudySpec:
+    """Validate a parsed study file; ``path`` names it in errors.
 
+    Args:
+        raw: the parsed TOML.
+        path: the file it came from (named in errors; its stem is the default name).
+        kinds: kind name -> loader of that kind's settings module (``hpo.kinds`` builds it).
+    """
     where = str(path)
     kind = raw.get("kind")
-    if kind not in kind_names():
-        raise SpecError(f"{where}: 'kind' must be one of {', '.join(kind_names())}, got {kind!r}")
+    if kind not in kinds:
+        raise SpecError(f"{where}: 'kind' must be one of {', '.join(kinds)}, got {kind!r}")
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not _NAME.match(name):
         raise SpecError(f"{where}: 'name' must be letters, digits, '-', '_' or '.', got {name!r}")
-    settings_mod = get_kind(kind).settings()
+    settings_mod = kinds[kind]()
     sections = set(settings_mod.SECTIONS)
     for key in raw:
         if key not in _COMMON | sections:

@@ -3,12 +3,21 @@ objective, training, prediction); this registry is the only place that lists the
 
 Adding a kind: a new folder whose ``__init__`` defines ``KIND`` (see ``_base.Kind``), and
 one line below.
+
+Loading a study file lives here too: the registry finds the file's kind, and
+``hpo.config.study`` validates the file with that kind's settings (config sits below the
+kinds and never looks them up itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo.config import study as study_file
+from hpo.config.study import KindSettings, StudySpec
 
 if TYPE_CHECKING:
     from hpo.kinds._base import Kind
@@ -27,3 +36,20 @@ def kind_names() -> tuple[str, ...]:
 def get_kind(name: str) -> Kind:
     """The kind called ``name``; KeyError if there is none."""
     return import_module(_REGISTRY[name]).KIND
+
+
+def _settings_loaders() -> dict[str, Callable[[], KindSettings]]:
+    # A loader per kind: only the kind a file names gets imported.
+    return {name: (lambda name=name: get_kind(name).settings()) for name in _REGISTRY}
+
+
+def spec_from_dict(raw: dict[str, Any], path: Path) -> StudySpec:
+    """Validate a parsed study file of any kind; ``path`` names it in errors."""
+    return study_file.spec_from_dict(raw, path, _settings_loaders())
+
+
+def load_spec(study: str | Path) -> StudySpec:
+    """Load and validate a study file (a name or a path); SpecError names the file and the
+    key on any mistake."""
+    raw, path = study_file.read_study_file(study)
+    return spec_from_dict(raw, path)

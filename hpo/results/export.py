@@ -10,10 +10,10 @@ import tomli_w
 from optuna.trial import TrialState
 
 from hpo.config.paths import models_dir
-from hpo.config.study import spec_from_dict
+from hpo.config.urls import redact
 from hpo.errors import HpoError
+from hpo.kinds import spec_from_dict
 from hpo.study.storage import load_study, open_storage
-from hpo.study.urls import redact
 from hpo.util.io import write_text_atomic
 
 

@@ -14,26 +14,33 @@ from optuna.trial import TrialState
 from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
 from hpo.results.edges import space_checks, warnings_html
-from hpo.results.notes import confusion_figure
 from hpo.study.storage import load_study, open_storage
+from hpo.trial.notes import confusion_figure
 from hpo.util.io import atomic_path, write_text_atomic
 
 FIGURES = ("history", "importances", "parallel", "fold_spread", "confusion")
 
 
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def make_report(storage_url: str, name: str, out: Path | None = None, top: int = 10) -> Path:
-    """Write ``history.png``, ``importances.png``, ``parallel.png``, ``fold_spread.png``,
-    ``confusion.png`` and ``index.html`` (images embedded) to ``out``; return the HTML path."""
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG (atomically) and free it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def make_report(storage_url: str, name: str, out: Path | None = None, top: int = 10) -> Path:
+    """Write ``history.png``, ``importances.png``, ``parallel.png``, ``fold_spread.png``,
+    ``confusion.png`` and ``index.html`` (images embedded) to ``out``; return the HTML path."""
     study = load_study(open_storage(storage_url, create=False), name)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
@@ -42,11 +49,31 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     out.mkdir(parents=True, exist_ok=True)
     metric = study.user_attrs.get("metric", "value")
     maximize = study.direction.name == "MAXIMIZE"
+    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
+    bt = study.best_trial
     notes: list[str] = []
 
-    # Optimisation history: every finished trial, and the best so far. Drawn here, not
-    # with Optuna's plot, which leaves out PRUNED trials (most trials of a pruned study).
-    fig, ax = plt.subplots(figsize=(7, 4))
+    _save(_history_figure(study, complete, metric, maximize), out / "history.png")
+    _save(_importances_figure(study, complete, notes), out / "importances.png")
+    _save(_parallel_figure(study), out / "parallel.png")
+    _save(_fold_spread_figure(ranked, metric), out / "fold_spread.png")
+    # Confusion matrix of the best trial, summed over its validation folds.
+    cm = np.array(bt.user_attrs.get("confusion", np.zeros((8, 8))))
+    _save(confusion_figure(cm, f"best trial #{bt.number}, all folds"), out / "confusion.png")
+    (out / "layer_weights.png").unlink(missing_ok=True)  # none from an earlier report
+    if bt.user_attrs.get("layer_weights"):
+        _save(_layer_weights_figure(bt), out / "layer_weights.png")
+
+    extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
+    extra += warnings_html(space_checks(complete, bt, metric))  # edge and plateau warnings
+    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
+    return out / "index.html"
+
+
+def _history_figure(study: Any, complete: list, metric: str, maximize: bool):
+    """Every finished trial, and the best so far. Drawn here, not with Optuna's plot, which
+    leaves out PRUNED trials (most trials of a pruned study)."""
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     for state, color in ((TrialState.COMPLETE, "tab:blue"), (TrialState.PRUNED, "tab:gray")):
         ts = [t for t in done if t.state == state and t.value is not None]
@@ -64,13 +91,15 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
         xs.append(t.number)
         ys.append(best)
     ax.step(xs, ys, where="post", color="tab:red", label="best so far")
+    name = study.study_name
     ax.set(xlabel="trial", ylabel=f"mean CV {metric}", title=f"{name}: optimisation history")
     ax.legend()
-    _save(fig, out / "history.png")
-    plt.close(fig)
+    return fig
 
-    # Parameter importances (fANOVA, Optuna's own plot), where there is enough to fit it.
-    fig = None
+
+def _importances_figure(study: Any, complete: list, notes: list[str]):
+    """Parameter importances (fANOVA, Optuna's own plot), where there is enough to fit it;
+    why not, in ``notes``."""
     if len(complete) >= 2:
         try:
             import optuna
@@ -81,29 +110,30 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
                 evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
                 fig = plot_param_importances(study, evaluator=evaluator).figure
             fig.set_size_inches(6, 3.5)
+            return fig
         except (RuntimeError, ValueError) as e:
             notes.append(f"parameter importances unavailable: {e}")
-    if fig is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.text(0.5, 0.5, "not enough complete trials", ha="center", va="center")
-        ax.set_axis_off()
-    _save(fig, out / "importances.png")
-    plt.close(fig)
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
+    ax.text(0.5, 0.5, "not enough complete trials", ha="center", va="center")
+    ax.set_axis_off()
+    return fig
 
-    # Parallel coordinates (Optuna's own plot).
+
+def _parallel_figure(study: Any):
+    """Parallel coordinates (Optuna's own plot)."""
+    from optuna.visualization.matplotlib import plot_parallel_coordinate
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from optuna.visualization.matplotlib import plot_parallel_coordinate
-
         ax = plot_parallel_coordinate(study)
     fig = ax.figure if hasattr(ax, "figure") else ax[0].figure
     fig.set_size_inches(8, 4)
-    _save(fig, out / "parallel.png")
-    plt.close(fig)
+    return fig
 
-    # Per-fold spread of the top trials.
-    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
-    fig, ax = plt.subplots(figsize=(7, 4))
+
+def _fold_spread_figure(ranked: list, metric: str):
+    """Per-fold spread of the top trials."""
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
     data = [[v for v in t.user_attrs.get(f"fold_{metric}", []) if v is not None] for t in ranked]
     ax.boxplot(data, tick_labels=[f"#{t.number}" for t in ranked])
     for i, d in enumerate(data, start=1):
@@ -113,34 +143,20 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
         ylabel=f"{metric} per actor fold",
         title=f"per-fold spread of the top {len(ranked)} trials",
     )
-    _save(fig, out / "fold_spread.png")
-    plt.close(fig)
+    return fig
 
-    # Confusion matrix of the best trial, summed over its validation folds.
-    bt = study.best_trial
-    cm = np.array(bt.user_attrs.get("confusion", np.zeros((8, 8))))
-    fig = confusion_figure(cm, f"best trial #{bt.number}, all folds")
-    _save(fig, out / "confusion.png")
-    plt.close(fig)
 
-    # The layer mix a layer_weighted pooling learned (best trial, mean over its folds).
-    (out / "layer_weights.png").unlink(missing_ok=True)
-    if bt.user_attrs.get("layer_weights"):
-        w = np.mean(list(bt.user_attrs["layer_weights"].values()), axis=0)
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.bar(range(len(w)), w, color="tab:blue")
-        ax.set(
-            xlabel="layer (0: transformer input)",
-            ylabel="softmax weight",
-            title=f"learned layer weights, best trial #{bt.number}",
-        )
-        _save(fig, out / "layer_weights.png")
-        plt.close(fig)
-
-    extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
-    extra += warnings_html(space_checks(complete, bt, metric))  # edge and plateau warnings
-    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
-    return out / "index.html"
+def _layer_weights_figure(bt: Any):
+    """The layer mix a layer_weighted pooling learned (best trial, mean over its folds)."""
+    w = np.mean(list(bt.user_attrs["layer_weights"].values()), axis=0)
+    fig, ax = _pyplot().subplots(figsize=(7, 3.5))
+    ax.bar(range(len(w)), w, color="tab:blue")
+    ax.set(
+        xlabel="layer (0: transformer input)",
+        ylabel="softmax weight",
+        title=f"learned layer weights, best trial #{bt.number}",
+    )
+    return fig
 
 
 def _img(path: Path) -> str:

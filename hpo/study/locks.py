@@ -2,20 +2,21 @@
 
 Without it, two workers that both see ``n_trials - 1`` trials finished or under way would
 both start one, and the study would end with a surplus trial. SQLite workers share one
-machine, so a file lock beside the database serves; PostgreSQL workers on many machines
-use a PostgreSQL advisory lock. Other storages fall back to the runner's surplus check.
+machine, so a file lock beside the database serves (``filelock``: flock on Unix, msvcrt on
+Windows, and the kernel drops it when a worker is killed); PostgreSQL workers on many
+machines use a PostgreSQL advisory lock. Other storages fall back to the runner's surplus check.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import zlib
 from pathlib import Path
 
+import filelock
 import optuna
 
-from hpo.study.urls import normalize_url, sqlite_path
+from hpo.config.urls import normalize_url, sqlite_path
 
 
 class AskLock:
@@ -36,23 +37,19 @@ def lock_path(db: Path) -> Path:
     return db.with_name(db.name + ".hpo-lock")
 
 
-class FileLock(AskLock):
+class FileAskLock(AskLock):
+    """The lock file beside an SQLite database, shared by every process on this machine."""
+
     def __init__(self, path: Path) -> None:
-        self._f = open(path, "a+b")  # noqa: SIM115 - held for the worker's lifetime
-        self._held = False
+        self._lock = filelock.FileLock(path)
 
     def acquire(self) -> None:
-        fcntl.flock(self._f, fcntl.LOCK_EX)
-        self._held = True
+        self._lock.acquire()
 
     def release(self) -> None:
-        if self._held:
-            fcntl.flock(self._f, fcntl.LOCK_UN)
-            self._held = False
-
-    def close(self) -> None:
-        self.release()
-        self._f.close()
+        # force: one release frees it, however often it was taken (filelock counts), and
+        # releasing a lock not held does nothing, as AskLock promises.
+        self._lock.release(force=True)
 
 
 class PostgresAdvisoryLock(AskLock):
@@ -86,7 +83,7 @@ def ask_lock(storage: optuna.storages.RDBStorage, url: str, study: str) -> AskLo
     url = normalize_url(url)
     path = sqlite_path(url)
     if path is not None:
-        return FileLock(lock_path(path))
+        return FileAskLock(lock_path(path))
     if url.startswith("postgresql"):
         return PostgresAdvisoryLock(storage, study)
     return AskLock()

@@ -14,15 +14,15 @@ from typing import Any
 import optuna
 
 from hpo.config.study import StudySpec
+from hpo.config.urls import redact
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import Corpus
 from hpo.errors import StorageError
 from hpo.kinds import get_kind
-from hpo.results.notes import annotate_study
 from hpo.study.locks import ask_lock
 from hpo.study.provenance import git_revision, package_versions
 from hpo.study.storage import open_storage
-from hpo.study.urls import redact
+from hpo.trial.notes import markdown_table
 
 
 def provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
@@ -43,6 +43,30 @@ def provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **kind.describe(spec),
     }
+
+
+def study_note(spec: StudySpec, provenance: dict[str, Any]) -> str:
+    """The dashboard's note on the study: description, folds and provenance."""
+    prov = {k: v for k, v in provenance.items() if k not in ("spec", "fold_actors")}
+    folds = provenance.get("fold_actors", {})
+    fold_rows = [[f, ", ".join(map(str, a))] for f, a in folds.items()]
+    synth = "\n\n**SYNTHETIC corpus: scores say nothing about real speech.**" * bool(
+        provenance.get("corpus_synthetic")
+    )
+    return (
+        f"## {spec.name} ({spec.kind})\n\n{spec.description}{synth}\n\n"
+        f"Objective: mean {spec.objective.metric} over {len(folds)} actor folds.\n\n"
+        f"{markdown_table(['fold', 'validation actors'], fold_rows)}\n\n"
+        f"### Provenance\n\n```json\n{json.dumps(prov, indent=2, default=str)}\n```\n"
+    )
+
+
+def annotate_study(study: optuna.Study, spec: StudySpec, provenance: dict[str, Any]) -> None:
+    """Metric name and study note for optuna-dashboard; called once, as the study is created."""
+    from optuna_dashboard import save_note
+
+    study.set_metric_names([spec.objective.metric])
+    save_note(study, study_note(spec, provenance))
 
 
 def _changed_sections(old: dict, new: dict) -> list[str]:

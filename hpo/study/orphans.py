@@ -20,10 +20,15 @@ import os
 import socket
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-_SQL = (
-    "SELECT t.trial_id FROM trials t LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+# Optuna has no public call for RUNNING trials without a heartbeat row (its own
+# fail_stale_trials skips them), so this reads its tables: names stable since heartbeats came
+# in v2.9; should they change, the check turns itself off rather than break the run.
+_NO_HEARTBEAT_SQL = (
+    "SELECT t.number FROM trials t LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
     "WHERE t.study_id = :sid AND t.state = 'RUNNING' AND h.trial_id IS NULL"
 )
 
@@ -60,54 +65,65 @@ def _dead_here(worker: str) -> bool:
     return start not in ("", "-") and _start_ticks(pid) not in (None, start)
 
 
-def _fail_and_retry(study: optuna.Study, trials: list, max_retry: int) -> list[int]:
+def fail_and_retry(
+    study: optuna.Study,
+    storage: RDBStorage,
+    numbers: list[int],
+    max_retry: int,
+    reason: str | None = None,
+) -> list[int]:
+    """Fail the RUNNING trials ``numbers`` (with ``fail_reason``, if given) and queue each
+    again with the same parameters, as Optuna's heartbeat does for a stale trial; returns
+    the ones failed here (another worker may have got to some first)."""
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    study_id = storage.get_study_id_from_name(study.study_name)
     failed = []
-    for t in trials:
-        # set_trial_state_values is False when another worker got there first.
-        if study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-            failed.append(t.number)
-            retry(study, study._storage.get_trial(t._trial_id))
+    for number in numbers:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        try:
+            if reason is not None:
+                storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            # False when another worker's write got there first.
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # another worker already failed it (and retried it)
+            continue
+        failed.append(number)
+        retry(study, storage.get_trial(trial_id))
     return failed
 
 
-def fail_dead_local(study: optuna.Study, max_retry: int) -> list[int]:
+def fail_dead_local(study: optuna.Study, storage: RDBStorage, max_retry: int) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker process on this host has died."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    dead = [t for t in running if _dead_here(str(t.user_attrs.get("worker", "")))]
-    for t in dead:
-        study._storage.set_trial_user_attr(
-            t._trial_id, "fail_reason", f"worker {t.user_attrs['worker']} died"
-        )
-    return _fail_and_retry(study, dead, max_retry)
+    failed = []
+    for t in running:
+        worker = str(t.user_attrs.get("worker", ""))
+        if _dead_here(worker):
+            failed += fail_and_retry(study, storage, [t.number], max_retry, f"worker {worker} died")
+    return failed
 
 
-def _ids_without_heartbeat(study: optuna.Study) -> set[int]:
+def _numbers_without_heartbeat(study: optuna.Study, storage: RDBStorage) -> set[int]:
     import sqlalchemy
 
-    storage = study._storage
-    engine = getattr(storage, "engine", None) or getattr(
-        getattr(storage, "_backend", None), "engine", None
-    )
-    if engine is None:
-        return set()
     study_id = storage.get_study_id_from_name(study.study_name)
-    # Optuna's table names (stable since heartbeats were added in v2.9); if they ever
-    # change, this check turns itself off rather than break the run.
-    with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError), engine.connect() as con:
-        return {r[0] for r in con.execute(sqlalchemy.text(_SQL), {"sid": study_id})}
+    with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError), storage.engine.connect() as con:
+        return {r[0] for r in con.execute(sqlalchemy.text(_NO_HEARTBEAT_SQL), {"sid": study_id})}
     return set()
 
 
-def fail_orphans(study: optuna.Study, grace_period: int, max_retry: int) -> list[int]:
+def fail_orphans(
+    study: optuna.Study, storage: RDBStorage, grace_period: int, max_retry: int
+) -> list[int]:
     """Fail and re-queue heartbeat-less RUNNING trials older than ``grace_period``."""
-    ids = _ids_without_heartbeat(study)
-    if not ids:
+    numbers = _numbers_without_heartbeat(study, storage)
+    if not numbers:
         return []
     cutoff = dt.datetime.now() - dt.timedelta(seconds=grace_period)
     old = [
-        t
+        t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if t._trial_id in ids and t.datetime_start is not None and t.datetime_start < cutoff
+        if t.number in numbers and t.datetime_start is not None and t.datetime_start < cutoff
     ]
-    return _fail_and_retry(study, old, max_retry)
+    return fail_and_retry(study, storage, old, max_retry)

@@ -20,12 +20,12 @@ import optuna
 
 from hpo.config.paths import WORKER_INDEX_VAR
 from hpo.config.study import StudySpec
+from hpo.config.urls import redact
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.study.open import open_study
-from hpo.study.urls import redact
 from hpo.study.worker import FINISHED, _count, best_of, run_worker
 from hpo.util.progress import TrialReporter
 

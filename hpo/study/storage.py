@@ -15,9 +15,9 @@ from pathlib import Path
 import optuna
 
 from hpo.config.study import RunSpec
+from hpo.config.urls import normalize_url, redact, sqlite_path
 from hpo.errors import StorageError
-from hpo.study.locks import FileLock, lock_path
-from hpo.study.urls import normalize_url, redact, sqlite_path
+from hpo.study.locks import FileAskLock, lock_path
 
 LOCK_WAIT = 10.0  # seconds to wait for another program's lock on an SQLite file
 
@@ -127,12 +127,12 @@ def _creating(path: Path | None):
     if path is None:
         yield
         return
+    lock = FileAskLock(lock_path(path))
     try:
-        lock = FileLock(lock_path(path))
+        lock.acquire()
     except OSError as e:  # a read-only folder, say
         raise StorageError(f"{lock_path(path)}: cannot create lock file ({e.strerror})") from None
     try:
-        lock.acquire()
         yield
     finally:
         lock.close()

@@ -15,8 +15,10 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from hpo.config.paths import artifacts_dir
@@ -25,7 +27,7 @@ from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.study.locks import AskLock, ask_lock
-from hpo.study.orphans import fail_dead_local, fail_orphans, worker_id
+from hpo.study.orphans import fail_and_retry, fail_dead_local, fail_orphans, worker_id
 from hpo.study.sampling import build_pruner, build_sampler
 from hpo.study.storage import open_storage
 from hpo.trial.cv import CvObjective, TrialFailed
@@ -78,47 +80,123 @@ def run_worker(
     inner = objective or get_kind(spec.kind).objective(spec, corpus, reporter)
     if corpus.synthetic and reporter and index == 0:  # after the corpus was read: one note
         reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
-    host = worker_id()
-    fail_dead_local(study, spec.run.max_retry)  # a resumed run retries them at once
-
+    fail_dead_local(study, storage, spec.run.max_retry)  # a resumed run retries them at once
     inner.artifacts = artifacts_dir(storage_url)
     lock = ask_lock(storage, storage_url, spec.name)
-    ran_here: list[int] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        lock.release()  # the trial exists now: others may ask
-        ran_here.append(trial.number)
-        ahead = [
-            t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
-        ]
-        if len(ahead) >= n_trials:
-            trial.set_user_attr("fail_reason", "surplus: the study already had its trials")
-            raise SurplusTrial()
-        trial.set_user_attr("worker", host)
-        if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
-            trial.set_user_attr("devices", os.environ["CUDA_VISIBLE_DEVICES"])
-        return inner(trial)
-
-    ran, failed_in_a_row = 0, 0
+    worker = _Worker(spec, study, storage, inner, lock, n_trials, deadline, reporter)
     with _interrupt_guard() as interrupted:
         try:
-            while True:
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-                if _step(study, objective, spec, n_trials, deadline, reporter, lock, ran_here):
-                    ran += 1
-                    reason = _fail_reason(study, ran_here[-1])
-                    failed_in_a_row = failed_in_a_row + 1 if reason else 0
-                    if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
-                        raise HpoError(
-                            f"{failed_in_a_row} trials in a row failed, the last with {reason}; "
-                            "finished trials are kept (see 'hpo status')"
-                        )
-                if _done(study, n_trials, deadline):
-                    break
+            return worker.loop(interrupted)
         finally:
-            lock.close()
-    return ran
+            worker.lock.close()
+
+
+@dataclass
+class _Worker:
+    """One process's loop over one study: what each step reads, in one place."""
+
+    spec: StudySpec
+    study: optuna.Study
+    storage: RDBStorage
+    inner: CvObjective
+    lock: AskLock
+    n_trials: int
+    deadline: float | None
+    reporter: TrialReporter | None
+    host: str = field(default_factory=worker_id)
+    ran_here: list[int] = field(default_factory=list)
+
+    def loop(self, interrupted: threading.Event) -> int:
+        """Step until the study is done; stop on a run of failed trials (a broken setup)."""
+        ran, failed_in_a_row = 0, 0
+        while True:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            if self.step():
+                ran += 1
+                reason = _fail_reason(self.study, self.ran_here[-1])
+                failed_in_a_row = failed_in_a_row + 1 if reason else 0
+                if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                    raise HpoError(
+                        f"{failed_in_a_row} trials in a row failed, the last with {reason}; "
+                        "finished trials are kept (see 'hpo status')"
+                    )
+            if self.done():
+                return ran
+
+    def done(self) -> bool:
+        if self.deadline is not None and time.time() >= self.deadline:
+            return True
+        return _count(self.study, FINISHED) >= self.n_trials
+
+    def step(self) -> int:
+        """Run one trial, or wait for trials under way elsewhere; return trials run (0 or 1)."""
+        if self.done():
+            return 0
+        self.lock.acquire()
+        try:
+            if _count(self.study, LIVE) >= self.n_trials and not _count(
+                self.study, (TrialState.WAITING,)
+            ):
+                self.lock.release()
+                self.wait_for_others()
+                return 0
+            before = {t.number for t in self.study.get_trials(deepcopy=False)}
+            try:
+                self.study.optimize(self.objective, n_trials=1, catch=(SurplusTrial, TrialFailed))
+            except KeyboardInterrupt:
+                if self.ran_here and self.ran_here[-1] not in before:
+                    _requeue_interrupted(
+                        self.study, self.storage, self.ran_here[-1], self.spec.run.max_retry
+                    )
+                raise
+        finally:
+            self.lock.release()
+        if self.ran_here and self.ran_here[-1] not in before:
+            self.report(self.ran_here[-1])
+        return 1
+
+    def objective(self, trial: optuna.Trial) -> float:
+        """The kind's objective, once the trial is known to be within the total."""
+        self.lock.release()  # the trial exists now: others may ask
+        self.ran_here.append(trial.number)
+        ahead = [
+            t for t in self.study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
+        ]
+        if len(ahead) >= self.n_trials:
+            trial.set_user_attr("fail_reason", "surplus: the study already had its trials")
+            raise SurplusTrial()
+        trial.set_user_attr("worker", self.host)
+        if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+            trial.set_user_attr("devices", os.environ["CUDA_VISIBLE_DEVICES"])
+        return self.inner(trial)
+
+    def wait_for_others(self) -> None:
+        """The rest are under way (here, elsewhere, or in a crashed run whose heartbeat has
+        stopped): wait, and re-queue the crashed ones."""
+        run = self.spec.run
+        time.sleep(min(run.heartbeat_interval, 5))
+        optuna.storages.fail_stale_trials(self.study)
+        fail_dead_local(self.study, self.storage, run.max_retry)
+        fail_orphans(self.study, self.storage, run.grace_period, run.max_retry)
+
+    def report(self, number: int) -> None:
+        """One line on the console for trial ``number``, which just finished here."""
+        if not self.reporter:
+            return
+        metric = self.spec.objective.metric
+        (t,) = [t for t in self.study.get_trials(deepcopy=False) if t.number == number]
+        best = best_of(self.study)
+        state, value = t.state.name, t.value
+        folds = [v for v in t.user_attrs.get(f"fold_{metric}", []) if v is not None]
+        if t.state == TrialState.PRUNED and folds:
+            # A pruned trial's value is its last report (one fold's score under Wilcoxon):
+            # show the mean of the folds it did run, and how many.
+            n_folds = len(t.user_attrs[f"fold_{metric}"])
+            state, value = f"PRUNED after {len(folds)}/{n_folds} folds", sum(folds) / len(folds)
+        self.reporter.trial_finished(
+            t.number, state, value, best.value if best else None, _count(self.study, FINISHED)
+        )
 
 
 def _fail_reason(study: optuna.Study, number: int) -> str | None:
@@ -159,69 +237,15 @@ def _interrupt_guard():
         sys.unraisablehook = old_hook
 
 
-def _done(study: optuna.Study, n_trials: int, deadline: float | None) -> bool:
-    if deadline is not None and time.time() >= deadline:
-        return True
-    return _count(study, FINISHED) >= n_trials
-
-
-def _step(
-    study,
-    objective,
-    spec: StudySpec,
-    n_trials: int,
-    deadline: float | None,
-    reporter: TrialReporter | None,
-    lock: AskLock,
-    ran_here: list[int],
-) -> int:
-    """Run one trial, or wait for trials under way elsewhere; return trials run (0 or 1)."""
-    if _done(study, n_trials, deadline):
-        return 0
-    lock.acquire()
-    try:
-        if _count(study, LIVE) >= n_trials and not _count(study, (TrialState.WAITING,)):
-            lock.release()
-            # The rest are under way (here, elsewhere, or in a crashed run whose heartbeat
-            # has stopped): wait, and let the heartbeat check re-queue the crashed ones.
-            time.sleep(min(spec.run.heartbeat_interval, 5))
-            optuna.storages.fail_stale_trials(study)
-            fail_dead_local(study, spec.run.max_retry)
-            fail_orphans(study, spec.run.grace_period, spec.run.max_retry)
-            return 0
-        before = {t.number for t in study.get_trials(deepcopy=False)}
-        try:
-            study.optimize(objective, n_trials=1, catch=(SurplusTrial, TrialFailed))
-        except KeyboardInterrupt:
-            if ran_here and ran_here[-1] not in before:
-                _requeue_interrupted(study, ran_here[-1], spec.run.max_retry)
-            raise
-    finally:
-        lock.release()
-    if reporter and ran_here and ran_here[-1] not in before:
-        (t,) = [t for t in study.get_trials(deepcopy=False) if t.number == ran_here[-1]]
-        best = best_of(study)
-        state, value = t.state.name, t.value
-        folds = [v for v in t.user_attrs.get(f"fold_{spec.objective.metric}", []) if v is not None]
-        if t.state == TrialState.PRUNED and folds:
-            # A pruned trial's value is its last report (one fold's score under Wilcoxon):
-            # show the mean of the folds it did run, and how many.
-            n_folds = len(t.user_attrs[f"fold_{spec.objective.metric}"])
-            state, value = f"PRUNED after {len(folds)}/{n_folds} folds", sum(folds) / len(folds)
-        reporter.trial_finished(
-            t.number, state, value, best.value if best else None, _count(study, FINISHED)
-        )
-    return 1
-
-
-def _requeue_interrupted(study: optuna.Study, number: int, max_retry: int) -> None:
+def _requeue_interrupted(
+    study: optuna.Study, storage: RDBStorage, number: int, max_retry: int
+) -> None:
     """Ctrl-C stopped trial ``number``: make sure it is failed (a Ctrl-C landing in Optuna's
     own clean-up can leave it RUNNING) and queue it again, so a resumed run retries its
     parameters."""
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
-        if t.number != number:
-            continue
-        if t.state == TrialState.RUNNING:
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        retry(study, study._storage.get_trial(t._trial_id))
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+    if trial.state == TrialState.RUNNING:
+        fail_and_retry(study, storage, [number], max_retry)
+    elif trial.state == TrialState.FAIL:  # Optuna failed it on the KeyboardInterrupt
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)

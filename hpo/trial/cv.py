@@ -88,7 +88,7 @@ def cross_validate(
 def _note(trial: optuna.Trial, per_fold: dict, confusion: np.ndarray | None) -> None:
     """The dashboard's note on the trial: per-fold scores and confusion matrix as tables."""
     if isinstance(trial, optuna.Trial):
-        from hpo.results.notes import annotate_trial
+        from hpo.trial.notes import annotate_trial
 
         annotate_trial(trial, per_fold, confusion)
 
@@ -139,7 +139,7 @@ class CvObjective:
                 first_fold=self.spec.pruner.screen_fold if self.spec.pruner.epoch_stage else None,
             )
             if self.artifacts is not None:
-                from hpo.results.notes import attach_confusion_if_best
+                from hpo.trial.notes import attach_confusion_if_best
 
                 attach_confusion_if_best(trial, value, self.artifacts)
             return value

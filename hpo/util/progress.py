@@ -49,7 +49,6 @@ class TrialReporter:
     def __init__(self, n_trials: int, done: int, metric: str, prefix: str = "") -> None:
         self.metric = metric
         self.prefix = prefix
-        self.best: float | None = None
         self.live = console.is_terminal and not prefix
         self._p = new_progress() if self.live else None
         if self._p:
@@ -108,7 +107,6 @@ class TrialReporter:
     def trial_finished(
         self, number: int, state: str, value: float | None, best: float | None, finished: int
     ) -> None:
-        self.best = best
         v = "-" if value is None else f"{value:.4f}"
         b = "-" if best is None else f"{best:.4f}"
         if self._p:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config.study import load_spec
+from hpo.kinds import load_spec
 from hpo.study.run import run_study
 from tests.helpers import ROOT, write_spec
 
@@ -30,17 +30,20 @@ def _get(url: str) -> dict:
         return json.loads(r.read())
 
 
-@pytest.fixture
-def finished_study(tmp_path: Path, prepared: Path) -> Path:
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> Path:
+    """A two-trial study; the dashboard tests only read it."""
+    tmp_path = tmp_path_factory.mktemp("dashboard")
     spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
     db = tmp_path / "s.db"
     run_study(spec, str(db), n_trials=2)
     return db
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dashboard(finished_study: Path) -> Iterator[str]:
-    """``hpo dashboard`` serving the finished study; yields its base URL."""
+    """``hpo dashboard`` serving the finished study (one server for the module's tests, which
+    only read from it); yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [

@@ -2,111 +2,105 @@
 
 from __future__ import annotations
 
-import json
 import os
+import queue
+import re
 import signal
-import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
-from tests.helpers import ROOT, trial_states, write_spec
+from tests.helpers import ONE_FEATURE_SET, ROOT, trial_states, write_spec
 
 
-def _start(spec: Path, db: Path, n: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hpo",
-            "run",
-            "--study",
-            str(spec),
-            "--n-trials",
-            str(n),
-            "--storage",
-            str(db),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+class _Run:
+    """``hpo run`` in its own process, its log read line by line as it is written."""
 
+    def __init__(self, spec: Path, db: Path, n: int) -> None:
+        cmd = [sys.executable, "-m", "hpo", "run", "--study", str(spec), "--n-trials", str(n)]
+        self.proc = subprocess.Popen(
+            [*cmd, "--storage", str(db)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def _wait_running(db: Path, proc: subprocess.Popen, known: set[int], timeout: float = 90) -> bool:
-    """Poll the database until a trial this process started is RUNNING."""
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None:
-        if db.exists():
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._new.put(line)
+        self._new.put(None)  # the run ended
+
+    def wait_mid_trial(self, after: int = 0, timeout: float = 120) -> bool:
+        """Wait until this run has finished ``after`` trials and scored a fold of the next
+        one: the worker stores a fold's scores, then logs "  fold K: ...", and five more
+        folds follow. No polling of the database (a poller holding SQLite's read lock slows
+        the writer); False if the run ends first."""
+        end = time.time() + timeout
+        finished = 0
+        while (left := end - time.time()) > 0:
             try:
-                running = [n for n, s in trial_states(db) if s == "RUNNING" and n not in known]
-                # Mid-trial: all parameters sampled and at least one fold scored.
-                if running and running[0] in _folds_started(db):
-                    return True
-            except sqlite3.OperationalError:
-                pass  # tables not created yet
-        time.sleep(0.005)
-    return False
+                line = self._new.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                return False
+            if re.match(r"trial \d+ (COMPLETE|PRUNED)", line):
+                finished += 1
+            elif line.startswith("  fold ") and finished >= after:
+                return True
+        return False
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def finish(self, timeout: float = 180) -> str:
+        """Wait for the run to end; its whole output."""
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return "".join(self.lines)
 
 
-def _folds_started(db: Path) -> set[int]:
-    con = sqlite3.connect(db)
-    try:
-        return {
-            n
-            for (n,) in con.execute(
-                "SELECT t.number FROM trial_user_attributes a JOIN trials t "
-                "ON t.trial_id = a.trial_id WHERE a.key = 'folds_done'"
-            )
-        }
-    finally:
-        con.close()
+def _kill_mid_trial(
+    spec: Path, db: Path, n: int, sig: int = signal.SIGKILL, after: int = 0
+) -> _Run:
+    """Start a run, send ``sig`` once it has finished ``after`` trials and the next is under
+    way, wait for the run to end."""
+    run = _Run(spec, db, n)
+    assert run.wait_mid_trial(after), run.finish()
+    run.signal(sig)
+    run.finish(timeout=60)
+    return run
 
 
-def _system_attrs(db: Path) -> dict[int, dict]:
-    con = sqlite3.connect(db)
-    try:
-        out: dict[int, dict] = {}
-        for number, key, value in con.execute(
-            "SELECT t.number, a.key, a.value_json FROM trial_system_attributes a "
-            "JOIN trials t ON t.trial_id = a.trial_id"
-        ):
-            out.setdefault(number, {})[key] = json.loads(value)
-        return out
-    finally:
-        con.close()
+def _trials(db: Path) -> dict[int, optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    return {t.number: t for t in study.get_trials(deepcopy=False)}
 
 
 def _params(db: Path) -> dict[int, dict]:
-    con = sqlite3.connect(db)
-    try:
-        out: dict[int, dict] = {}
-        for number, name, value in con.execute(
-            "SELECT t.number, p.param_name, p.param_value FROM trial_params p "
-            "JOIN trials t ON t.trial_id = p.trial_id"
-        ):
-            out.setdefault(number, {})[name] = value
-        return out
-    finally:
-        con.close()
+    return {n: t.params for n, t in _trials(db).items()}
 
 
 def _values(db: Path) -> dict[int, float]:
-    con = sqlite3.connect(db)
-    try:
-        return dict(
-            con.execute(
-                "SELECT t.number, v.value FROM trial_values v "
-                "JOIN trials t ON t.trial_id = v.trial_id"
-            )
-        )
-    finally:
-        con.close()
+    return {n: t.value for n, t in _trials(db).items() if t.value is not None}
+
+
+def _retries_of(db: Path, number: int) -> list[int]:
+    """The trials queued again for trial ``number`` (Optuna's retry records its origin)."""
+    return [n for n, t in _trials(db).items() if t.system_attrs.get("failed_trial") == number]
 
 
 @pytest.fixture
@@ -116,6 +110,7 @@ def fast_heartbeat_spec(tmp_path: Path, prepared: Path) -> Path:
         data={"corpus": str(prepared)},
         run={"heartbeat_interval": 1, "grace_period": 3, "max_retry": 5},
         sampler={"n_startup_trials": 3},
+        space=ONE_FEATURE_SET,
     )
 
 
@@ -123,14 +118,10 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
     db = tmp_path / "s.db"
-    n = 6
+    n = 4
     killed: int | None = None
-    for _ in range(20):  # until a kill lands while a trial is running
-        known = {t for t, _ in trial_states(db)} if db.exists() else set()
-        proc = _start(fast_heartbeat_spec, db, n)
-        assert _wait_running(db, proc, known), proc.communicate()[0]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    for _ in range(5):  # until a kill lands while a trial is running
+        _kill_mid_trial(fast_heartbeat_spec, db, n)
         running = [t for t, s in trial_states(db) if s == "RUNNING"]
         if running:
             killed = running[0]
@@ -139,14 +130,14 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     finished_before = {t: v for t, v in _values(db).items()}
     killed_params = _params(db)[killed]
 
-    proc = _start(fast_heartbeat_spec, db, n)
-    out = proc.communicate(timeout=180)[0]
-    assert proc.returncode == 0, out
+    run = _Run(fast_heartbeat_spec, db, n)
+    out = run.finish()
+    assert run.proc.returncode == 0, out
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"  # failed by the heartbeat check, not left RUNNING
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == n
     assert "RUNNING" not in states.values() and "WAITING" not in states.values()
-    retries = [t for t, a in _system_attrs(db).items() if a.get("failed_trial") == killed]
+    retries = _retries_of(db, killed)
     assert len(retries) == 1
     assert states[retries[0]] in ("COMPLETE", "PRUNED")
     assert _params(db)[retries[0]] == killed_params  # retried with the same parameters
@@ -160,13 +151,11 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
 ) -> None:
     db = tmp_path / "s.db"
     interrupted: int | None = None
-    for _ in range(20):
+    for _ in range(5):
         known = {t for t, _ in trial_states(db)} if db.exists() else set()
-        proc = _start(fast_heartbeat_spec, db, 6)
-        assert _wait_running(db, proc, known), proc.communicate()[0]
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=60)[0]
-        assert proc.returncode == 130, out
+        run = _kill_mid_trial(fast_heartbeat_spec, db, 4, signal.SIGINT)
+        out = "".join(run.lines)
+        assert run.proc.returncode == 130, out
         assert "Traceback" not in out and "run the same command to resume" in out
         fails = [t for t, s in trial_states(db) if s == "FAIL" and t not in known]
         if fails:
@@ -177,38 +166,32 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
     assert "RUNNING" not in states.values()
     waiting = [t for t, s in states.items() if s == "WAITING"]
     assert len(waiting) == 1 and _params(db)[waiting[0]] == _params(db)[interrupted]
-    proc = _start(fast_heartbeat_spec, db, 6)
-    out = proc.communicate(timeout=180)[0]
-    assert proc.returncode == 0, out
+    run = _Run(fast_heartbeat_spec, db, 4)
+    out = run.finish()
+    assert run.proc.returncode == 0, out
     assert dict(trial_states(db))[waiting[0]] in ("COMPLETE", "PRUNED")
 
 
 @pytest.mark.slow
-def test_ten_sigkills_lose_no_finished_trial(tmp_path: Path, fast_heartbeat_spec: Path) -> None:
+def test_repeated_sigkills_lose_no_finished_trial(
+    tmp_path: Path, fast_heartbeat_spec: Path
+) -> None:
+    # Three kills, each once its run has finished a trial (the one the previous kill lost,
+    # retried) and started the next: finished trials exist at every kill.
     db = tmp_path / "s.db"
-    n = 30
+    n = 8
     finished: dict[int, float] = {}
-    kills = 0
-    for _ in range(40):
-        if kills == 10:
-            break
-        known = {t for t, _ in trial_states(db)} if db.exists() else set()
-        proc = _start(fast_heartbeat_spec, db, n)
-        if not _wait_running(db, proc, known):
-            break  # the study completed before a kill could land
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        kills += 1
+    for _ in range(3):
+        _kill_mid_trial(fast_heartbeat_spec, db, n, after=1)
         values = _values(db)
         for t, v in finished.items():  # every trial finished before this kill is intact
             assert values[t] == v
-        finished = {
-            t: v for t, v in values.items() if dict(trial_states(db))[t] in ("COMPLETE", "PRUNED")
-        }
-    assert kills == 10
-    proc = _start(fast_heartbeat_spec, db, n)
-    out = proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, out
+        states = dict(trial_states(db))
+        finished = {t: v for t, v in values.items() if states[t] in ("COMPLETE", "PRUNED")}
+    assert len(finished) >= 3  # one a run, so every kill had finished trials to lose
+    run = _Run(fast_heartbeat_spec, db, n)
+    out = run.finish(timeout=300)
+    assert run.proc.returncode == 0, out
     states = dict(trial_states(db))
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == n
     assert "RUNNING" not in states.values()
@@ -224,28 +207,25 @@ def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepar
         data={"corpus": str(prepared)},
         run={"heartbeat_interval": 30, "grace_period": 600, "max_retry": 3},
         sampler={"n_startup_trials": 3},
+        space=ONE_FEATURE_SET,
     )
     db = tmp_path / "s.db"
     killed = None
-    for _ in range(20):
-        known = {t for t, _ in trial_states(db)} if db.exists() else set()
-        proc = _start(spec, db, 4)
-        assert _wait_running(db, proc, known), proc.communicate()[0]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    for _ in range(5):
+        _kill_mid_trial(spec, db, 3)
         running = [t for t, s in trial_states(db) if s == "RUNNING"]
         if running:
             killed = running[0]
             break
     assert killed is not None
     start = time.time()
-    proc = _start(spec, db, 4)
-    out = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 0, out
+    run = _Run(spec, db, 3)
+    out = run.finish(timeout=120)
+    assert run.proc.returncode == 0, out
     assert time.time() - start < 90  # not the 600 s grace period
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"
-    retries = [t for t, a in _system_attrs(db).items() if a.get("failed_trial") == killed]
+    retries = _retries_of(db, killed)
     assert len(retries) == 1 and states[retries[0]] in ("COMPLETE", "PRUNED")
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.corpus.ravdess import gender_of
-from tests.helpers import write_spec
+from tests.helpers import ONE_FEATURE_SET, write_spec
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def spec(tmp_path: Path, prepared: Path) -> Path:
         tmp_path / "svm.toml",
         data={"corpus": str(prepared)},
         sampler={"n_startup_trials": 2},
-        space={"feature_set": {"type": "categorical", "choices": ["librosa"]}},
+        space=ONE_FEATURE_SET,
     )
 
 
@@ -37,10 +37,10 @@ def _nested(spec: Path, db: Path, n: int) -> dict:
 def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     r = CliRunner().invoke(
-        cli, ["run", "--study", str(spec), "--n-trials", "3", "--storage", str(db)]
+        cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]
     )
     assert r.exit_code == 0, r.output
-    doc = _nested(spec, db, 3)
+    doc = _nested(spec, db, 2)
     outer = doc["outer"]
     # The outer validation actors partition all actors (the corpus's own folds).
     held_out = [a for o in outer for a in o["actors"]]
@@ -58,7 +58,7 @@ def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_
         assert len(folds) == 5
         for actors in folds.values():
             assert sorted(gender_of(a) for a in actors) == ["female"] * 2 + ["male"] * 2
-        assert len(inner.trials) == 3
+        assert len(inner.trials) == 2
         for t in inner.trials:  # scored on the inner folds only
             assert len(t.user_attrs["fold_accuracy"]) == 5
         assert inner.user_attrs["outer"]["trial"] == inner.best_trial.number
@@ -74,9 +74,10 @@ def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_
     assert "Best value per choice" in page and "<td>kernel</td>" in page
 
 
+@pytest.mark.slow  # three nested runs of six inner studies each
 def test_an_interrupted_nested_run_resumes_where_it_stopped(spec: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    first = _nested(spec, db, 2)
+    first = _nested(spec, db, 1)
     storage = f"sqlite:///{db}"
     before = {
         k: [
@@ -87,7 +88,7 @@ def test_an_interrupted_nested_run_resumes_where_it_stopped(spec: Path, tmp_path
     # Lose one outer result and one inner trial count, as an interrupted run would.
     s3 = optuna.load_study(study_name="svm.nested-3", storage=storage)
     s3.set_user_attr("outer", None)
-    again = _nested(spec, db, 2)
+    again = _nested(spec, db, 1)
     after = {
         k: [
             t.value for t in optuna.load_study(study_name=f"svm.nested-{k}", storage=storage).trials
@@ -97,8 +98,8 @@ def test_an_interrupted_nested_run_resumes_where_it_stopped(spec: Path, tmp_path
     assert after == before  # no inner trial run again
     assert again["outer"] == first["outer"]  # the missing outer score recomputed, the same
     assert first["optimism"] is None  # no plain study in this storage
-    more = _nested(spec, db, 3)  # a larger budget continues each inner study
+    more = _nested(spec, db, 2)  # a larger budget continues each inner study
     for k in range(6):
         trials = optuna.load_study(study_name=f"svm.nested-{k}", storage=storage).trials
-        assert [t.value for t in trials][:2] == before[k] and len(trials) == 3
+        assert [t.value for t in trials][:1] == before[k] and len(trials) == 2
     assert len(more["outer"]) == 6

@@ -93,18 +93,12 @@ def test_changed_definition_is_refused_unless_asked(
     assert len(trial_states(db)) == 2
 
 
-def test_another_corpus_is_refused(
-    tmp_path: Path, study_file: Path, prepared: Path, synth_src: Path
-) -> None:
-    from hpo.corpus.prepare import prepare
-
+def test_another_corpus_is_refused(tmp_path: Path, study_file: Path, prepared_copy: Path) -> None:
     db = tmp_path / "s.db"
     assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
-    other = tmp_path / "other"
-    prepare(synth_src, other, n_folds=6)
-    (other / "manifest.csv").write_text(
-        (other / "manifest.csv").read_text().replace(",3.", ",4.", 1)
-    )
+    # The same clips with one manifest value changed: another corpus by its manifest hash.
+    manifest = prepared_copy / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",3.", ",4.", 1))
     code, out = _run(
         "run",
         "--study",
@@ -114,7 +108,7 @@ def test_another_corpus_is_refused(
         "--storage",
         str(db),
         "--data",
-        str(other),
+        str(prepared_copy),
     )
     assert code == 2 and "another corpus" in out
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.kinds.svm import objective as svm_objective
-from tests.helpers import trial_states, write_spec
+from tests.helpers import ONE_FEATURE_SET, trial_states, write_spec
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def spec(tmp_path: Path, prepared: Path) -> Path:
     return write_spec(
         tmp_path / "svm.toml",
         data={"corpus": str(prepared)},
-        space={"feature_set": {"type": "categorical", "choices": ["librosa"]}},
+        space=ONE_FEATURE_SET,
     )
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import optuna
 import pytest
 
-from hpo.config.study import load_spec
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds import load_spec
 from hpo.trial.cv import CvObjective, cross_validate
 from tests.helpers import write_spec
 

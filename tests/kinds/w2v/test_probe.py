@@ -14,8 +14,8 @@ import torch
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from hpo.config.study import load_spec
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds import load_spec
 from hpo.kinds.w2v.backbone import new_classifier
 from hpo.kinds.w2v.clips import load_waves, max_samples
 from hpo.kinds.w2v.config import POOLINGS

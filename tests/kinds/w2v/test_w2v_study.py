@@ -199,8 +199,8 @@ def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
     tmp_path: Path, w2v_corpus: Path
 ) -> None:
     prepared = w2v_corpus
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.study.open import open_study
     from hpo.study.run import run_study
 

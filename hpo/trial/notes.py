@@ -1,17 +1,17 @@
-"""What optuna-dashboard shows besides Optuna's own views.
+"""What a trial leaves for optuna-dashboard besides Optuna's own views, written by the fold
+loop (``hpo.trial.cv``) as the trial runs:
 
-- the objective's name (``accuracy``, ``uar``, ``macro_f1``) instead of "Objective 0";
-- a note on the study: its description and provenance;
 - a note on every finished trial: per-fold scores and the confusion matrix as tables;
 - the best trial's confusion matrix as a PNG artifact.
+
+The study's note (description, provenance) is written where the study is created
+(``hpo.study.open``).
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -22,43 +22,23 @@ from hpo.trial.metrics import METRICS
 CONFUSION_PNG = "confusion.png"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (what optuna-dashboard renders in a note)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def study_note(spec: Any, provenance: dict[str, Any]) -> str:
-    prov = {k: v for k, v in provenance.items() if k not in ("spec", "fold_actors")}
-    folds = provenance.get("fold_actors", {})
-    fold_rows = [[f, ", ".join(map(str, a))] for f, a in folds.items()]
-    synth = "\n\n**SYNTHETIC corpus: scores say nothing about real speech.**" * bool(
-        provenance.get("corpus_synthetic")
-    )
-    return (
-        f"## {spec.name} ({spec.kind})\n\n{spec.description}{synth}\n\n"
-        f"Objective: mean {spec.objective.metric} over {len(folds)} actor folds.\n\n"
-        f"{_table(['fold', 'validation actors'], fold_rows)}\n\n"
-        f"### Provenance\n\n```json\n{json.dumps(prov, indent=2, default=str)}\n```\n"
-    )
-
-
-def annotate_study(study: optuna.Study, spec: Any, provenance: dict[str, Any]) -> None:
-    """Metric name and study note; called once when the study is created."""
-    from optuna_dashboard import save_note
-
-    study.set_metric_names([spec.objective.metric])
-    save_note(study, study_note(spec, provenance))
-
-
 def trial_note(per_fold: dict[str, list[float | None]], confusion: np.ndarray | None) -> str:
     n = len(per_fold[METRICS[0]])
     rows = [[m] + ["-" if v is None else f"{v:.3f}" for v in per_fold[m]] for m in METRICS]
-    text = "### Scores per actor fold\n\n" + _table(["metric"] + [str(f) for f in range(n)], rows)
+    text = "### Scores per actor fold\n\n" + markdown_table(
+        ["metric"] + [str(f) for f in range(n)], rows
+    )
     if confusion is not None:
         cm = [[EMOTIONS[i]] + [str(int(x)) for x in row] for i, row in enumerate(confusion)]
         text += "\n\n### Confusion matrix (rows: true, summed over folds)\n\n"
-        text += _table(["true \\ predicted"] + list(EMOTIONS), cm)
+        text += markdown_table(["true \\ predicted"] + list(EMOTIONS), cm)
     return text + "\n"
 
 

@@ -116,11 +116,15 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     plt.close(fig)
 
     # Confusion matrix of the best trial, summed over its validation folds.
+    # Its classes are named by the study's label set (the corpus's, recorded at creation).
     bt = study.best_trial
-    cm = np.array(bt.user_attrs.get("confusion", np.zeros((8, 8))))
-    fig = confusion_figure(cm, f"best trial #{bt.number}, all folds")
-    _save(fig, out / "confusion.png")
-    plt.close(fig)
+    (out / "confusion.png").unlink(missing_ok=True)
+    if bt.user_attrs.get("confusion") is not None:
+        cm = np.array(bt.user_attrs["confusion"])
+        labels = study.user_attrs.get("labels")
+        fig = confusion_figure(cm, f"best trial #{bt.number}, all folds", labels)
+        _save(fig, out / "confusion.png")
+        plt.close(fig)
 
     # The layer mix a layer_weighted pooling learned (best trial, mean over its folds).
     (out / "layer_weights.png").unlink(missing_ok=True)
@@ -184,6 +188,13 @@ def _nested_line(storage_url: str, name: str, plain: float) -> str:
     )
 
 
+def _labels_line(attrs: dict[str, Any]) -> str:
+    labels = attrs.get("labels")
+    if not labels:
+        return ""
+    return f", {len(labels)} labels: {html.escape(', '.join(labels))}"
+
+
 def _html(
     study: Any,
     name: str,
@@ -221,6 +232,7 @@ def _html(
 img{{max-width:100%}}.warn{{color:#a00;font-weight:bold}}
 td,th{{padding:2px 8px;text-align:left}}</style></head><body>
 <h1>Study {esc(name)}</h1>{warn}
+<p>Corpus {esc(str(attrs.get("corpus_name", "ravdess")))}{_labels_line(attrs)}.</p>
 <p>kind {esc(str(attrs.get("kind")))}, metric: mean {esc(metric)} over
 {len(attrs.get("fold_actors", {}))} actor folds; trials:
 {esc(", ".join(f"{v} {k.lower()}" for k, v in states.items()))}.</p>

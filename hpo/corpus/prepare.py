@@ -20,7 +20,14 @@ import soundfile as sf
 
 from hpo import __version__
 from hpo.corpus.audio import TARGET_SR, BadAudio, decode_16k_mono
-from hpo.corpus.folds import LOSO, FoldRule, assign_folds, fold_members, speaker_key
+from hpo.corpus.folds import (
+    LOSO,
+    FoldRule,
+    assign_folds,
+    check_rule,
+    fold_members,
+    speaker_key,
+)
 from hpo.corpus.formats import detect, get_format
 from hpo.corpus.formats._base import Entry, Format
 from hpo.corpus.manifest import CORPUS_JSON, MANIFEST, Clip, read_manifest_rows, write_corpus
@@ -228,6 +235,32 @@ def _no_clips(inp: _Input, rejected: list[dict[str, str]]) -> CorpusError:
     )
 
 
+def _meta(
+    inp: _Input,
+    name: str,
+    labels: tuple[str, ...],
+    clips: list[Clip],
+    rule: FoldRule,
+    rejected: list[dict[str, str]],
+) -> dict[str, Any]:
+    """``corpus.json``: the corpus's name, label set and fold rule, and where it came from."""
+    genders = {c.speaker: c.gender for c in clips}
+    return {
+        "name": name,
+        "adapter": inp.adapter.name,
+        "labels": list(labels),
+        "folds": rule,
+        "n_folds": len({c.fold for c in clips}),
+        "speakers": dict(sorted(genders.items(), key=lambda sg: speaker_key(sg[0]))),
+        "sample_rate": TARGET_SR,
+        "channels": 1,
+        "source": str(Path(inp.where).resolve()),
+        "synthetic": inp.synthetic,
+        "prepared_with": f"hpo {__version__}",
+        "rejected": rejected,
+    }
+
+
 def prepare(
     src: str | Path | None,
     out: str | Path | None,
@@ -261,6 +294,8 @@ def prepare(
     corpus_name = name or csv_name or inp.adapter.name
     out = Path("data") / corpus_name if out is None else Path(out)
     todo, rejected = _plan(inp)
+    if n_folds is not None:  # an impossible rule is refused before any clip is written
+        check_rule(n_folds, len({e.speaker for e in todo}))
     prev = _previous(out)
     results = _decode_all(inp, todo, out, prev, jobs)
     clips, bad_audio, written, reused = _collect(todo, results, prev, out)
@@ -268,28 +303,14 @@ def prepare(
     if not clips:
         raise _no_clips(inp, rejected)
     clips, rule, members = _with_folds(clips, n_folds)
-    # Clips of an earlier run that this source no longer has must not linger beside the manifest.
+    labels = inp.adapter.label_set(c.label for c in clips)
+    write_corpus(out, clips, _meta(inp, corpus_name, labels, clips, rule, rejected))
+    # Clips of an earlier run that this source no longer has must not linger beside the
+    # manifest; removed once the new manifest (which does not name them) is in place.
     keep = {c.path for c in clips}
     for old in prev:
         if old not in keep:
             (out / old).unlink(missing_ok=True)
-    labels = inp.adapter.label_set(c.label for c in clips)
-    genders = {c.speaker: c.gender for c in clips}
-    meta = {
-        "name": corpus_name,
-        "adapter": inp.adapter.name,
-        "labels": list(labels),
-        "folds": rule,
-        "n_folds": len(members),
-        "speakers": {s: g for s, g in sorted(genders.items(), key=lambda sg: speaker_key(sg[0]))},
-        "sample_rate": TARGET_SR,
-        "channels": 1,
-        "source": str(Path(inp.where).resolve()),
-        "synthetic": inp.synthetic,
-        "prepared_with": f"hpo {__version__}",
-        "rejected": rejected,
-    }
-    write_corpus(out, clips, meta)
     return PrepareReport(
         out, clips, rejected, written, reused, members, inp.synthetic, corpus_name, labels, rule
     )

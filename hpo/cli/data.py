@@ -149,7 +149,7 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
     )
     click.echo(f"labels ({len(info['labels'])}): " + ", ".join(info["labels"]))
     click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
-    click.echo("genders: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
+    click.echo("clips by gender: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
     rule = "leave one speaker out" if info["fold_rule"] == "loso" else f"{info['fold_rule']} folds"
     click.echo(f"folds ({rule}):")
     for fold, speakers in info["folds"].items():

@@ -107,9 +107,14 @@ class Format:
         return {}
 
 
+def member_path(member: str) -> PurePosixPath:
+    """A member's path for parsing; zips made by some Windows tools separate with "\\"."""
+    return PurePosixPath(member.replace("\\", "/"))
+
+
 def wav_stem(member: str) -> tuple[str, str] | str:
     """``(parent folder, stem)`` of a .wav member (any case), or why it is not one."""
-    p = PurePosixPath(member)
+    p = member_path(member)
     ext = p.suffix.lower()
     if ext != ".wav":
         return f"not a .wav file ({ext or 'no extension'})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from hpo.corpus.formats._base import (
     FEMALE,
@@ -22,6 +22,7 @@ from hpo.corpus.formats._base import (
     Entry,
     Format,
     SynthClip,
+    member_path,
     rotated,
     round_robin,
     wav_stem,
@@ -79,12 +80,15 @@ class CremaD(Format):
     max_speakers = len(ACTORS)
     default_clips = 72
     max_clips = len(SENTENCES) * len(EMOTIONS)
-    genders: dict[str, str] = {}
+
+    def __init__(self, **options: Path | None) -> None:
+        super().__init__(**options)
+        self.genders: dict[str, str] = {}  # from the demographics file, once it is read
 
     def entries(self, source: Source, members: list[str]) -> Classified:
         given = self.options.get("demographics")
         found = sorted(
-            (m for m in members if PurePosixPath(m).name.lower() == DEMOGRAPHICS.lower()),
+            (m for m in members if member_path(m).name.lower() == DEMOGRAPHICS.lower()),
             key=lambda m: (m.count("/"), m),
         )
         self.genders = {}

@@ -8,9 +8,8 @@
 from __future__ import annotations
 
 from dataclasses import astuple
-from pathlib import PurePosixPath
 
-from hpo.corpus.formats._base import Entry, Format, SynthClip
+from hpo.corpus.formats._base import Entry, Format, SynthClip, member_path
 from hpo.corpus.ravdess import (
     EMOTIONS,
     N_ACTORS,
@@ -55,13 +54,13 @@ class Ravdess(Format):
 
     def recognises(self, member: str) -> bool:
         try:
-            parse_stem(PurePosixPath(member).stem)
+            parse_stem(member_path(member).stem)
         except BadClipName:
             return False
         return True
 
     def classify(self, member: str) -> Entry | str:
-        p = PurePosixPath(member)
+        p = member_path(member)
         ext = p.suffix.lower()
         if ext in _VIDEO_EXT:
             return "video file: only the audio-only .wav clips are used"

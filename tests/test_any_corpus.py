@@ -199,6 +199,11 @@ def test_a_release_prepares_with_its_rejects_and_a_study_runs_on_it(fmt: str, st
         assert cm.shape == (len(corpus.labels),) * 2 and cm.sum() == len(corpus.clips)
     attrs = study.user_attrs
     assert attrs["labels"] == list(corpus.labels) and attrs["corpus_name"] == fmt
+    # The dashboard's trial notes name the corpus's classes (notes live in system attrs).
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    notes = storage.get_study_system_attrs(storage.get_study_id_from_name("svm")).values()
+    header = "| true \\ predicted | " + " | ".join(corpus.labels) + " |"
+    assert sum(header in str(v) for v in notes) == len(study.trials)
     assert attrs["fold_rule"] == RULE[fmt]
     held_out = sorted(str(s) for f in attrs["fold_actors"].values() for s in f)
     assert held_out == sorted(str(s) for s in corpus.speaker_genders)

@@ -82,7 +82,7 @@ def run_worker(
     fail_dead_local(study, spec.run.max_retry)  # a resumed run retries them at once
 
     inner.artifacts = artifacts_dir(storage_url)
-    inner.labels = corpus.labels  # names the confusion matrices of the dashboard's notes
+    inner.label_names = corpus.labels  # names the confusion matrices of the dashboard's notes
     lock = ask_lock(storage, storage_url, spec.name)
     ran_here: list[int] = []
 

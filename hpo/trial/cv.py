@@ -118,7 +118,9 @@ class CvObjective:
     folds: list[Fold]
     reporter: Any = None
     artifacts: Any = None  # where the dashboard's figures go (set by the worker)
-    labels: Sequence[str] | None = None  # the corpus's label set (set by the worker)
+    # The corpus's label set, naming the dashboard's confusion matrices (set by the worker;
+    # not ``labels``, which kinds use for the clips' class ids).
+    label_names: Sequence[str] | None = None
 
     def fold_fn(self, trial: optuna.Trial, params: dict[str, Any]) -> FoldFn:
         raise NotImplementedError
@@ -140,12 +142,12 @@ class CvObjective:
                 report=report_mode(self.spec.pruner.type),
                 on_fold=self.reporter.fold_done if self.reporter else None,
                 first_fold=self.spec.pruner.screen_fold if self.spec.pruner.epoch_stage else None,
-                labels=self.labels,
+                labels=self.label_names,
             )
             if self.artifacts is not None:
                 from hpo.results.notes import attach_confusion_if_best
 
-                attach_confusion_if_best(trial, value, self.artifacts, self.labels)
+                attach_confusion_if_best(trial, value, self.artifacts, self.label_names)
             return value
         except (optuna.TrialPruned, HpoError, KeyboardInterrupt, MemoryError):
             raise

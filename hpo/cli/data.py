@@ -23,7 +23,9 @@ class FoldRule(click.ParamType):
 
     name = "K|loso"
 
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
         if isinstance(value, int) and not isinstance(value, bool):
             k = value
         elif str(value).strip().lower() == "loso":

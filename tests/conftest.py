@@ -69,3 +69,23 @@ def prepared_copy(prepared: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "corpus"
     shutil.copytree(prepared, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory):
+    """``release(fmt, speakers, clips_per_speaker)``: a small synthetic release laid out as
+    the corpus's own (EmoDB, CREMA-D, TESS, SAVEE), written once per session and size;
+    tests must copy it before changing it."""
+    from hpo.corpus.synth import synthesize
+
+    made: dict[tuple[str, int, int], Path] = {}
+
+    def make(fmt: str, speakers: int, per_speaker: int) -> Path:
+        key = (fmt, speakers, per_speaker)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"synth-{fmt}") / "src"
+            synthesize(out, speakers, per_speaker, seed=2, jobs=1, fmt=fmt)
+            made[key] = out
+        return made[key]
+
+    return make

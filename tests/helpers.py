@@ -42,3 +42,8 @@ def trial_states(db: Path, study: str | None = None) -> list[tuple[int, str]]:
         return [(n, s) for n, s in con.execute(q, (study,) if study else ())]
     finally:
         con.close()
+
+
+# Small synthetic releases the corpus tests share (speakers, clips per speaker): every label
+# of the corpus for each speaker, few clips, so a 5-trial study on each takes seconds.
+RELEASE_SIZES = {"emodb": (6, 7), "crema-d": (4, 6), "tess": (2, 14), "savee": (4, 7)}

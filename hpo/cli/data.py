@@ -10,6 +10,35 @@ import click
 from hpo.cli.group import OneLineErrors, cli
 from hpo.cli.options import jobs_option, json_option
 
+# Listed here, not imported, so `hpo --help` loads no corpus code; a test checks it against
+# the registry (hpo.corpus.formats).
+FORMATS_HELP = "ravdess, emodb, crema-d, tess, savee, csv"
+# Past this many rejected inputs (a repository with its mp3s and videos), show a count per
+# reason; `hpo data info DIR --json` lists every one.
+MAX_LISTED = 30
+
+
+class FoldRule(click.ParamType):
+    """``--folds K`` (at least 2) or ``--folds loso``."""
+
+    name = "K|loso"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            k = value
+        elif str(value).strip().lower() == "loso":
+            return "loso"
+        else:
+            try:
+                k = int(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is neither a number of folds nor 'loso'", param, ctx)
+        if k < 2:
+            self.fail(f"{k}: cross-validation needs at least 2 folds", param, ctx)
+        return k
+
 
 @cli.group(cls=OneLineErrors)
 def data() -> None:
@@ -17,47 +46,97 @@ def data() -> None:
 
 
 @data.command("prepare")
-@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("src", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("data/ravdess"),
-    show_default=True,
-    help="Corpus directory to write.",
+    default=None,
+    help="Corpus directory to write [default: data/NAME, e.g. data/ravdess].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="NAME",
+    help=f"The release's corpus: {FORMATS_HELP} [default: told from the file names].",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A CSV listing the clips (path, speaker, label, optional gender; paths relative "
+    "to the CSV), instead of SRC.",
+)
+@click.option(
+    "--name", default=None, help="The corpus's name [default: the format's, or the CSV's]."
+)
+@click.option(
+    "--demographics",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CREMA-D's VideoDemographics.csv, when it is not inside SRC.",
 )
 @click.option(
     "--folds",
     "n_folds",
-    type=click.IntRange(min=2),
-    default=6,
-    show_default=True,
-    help="Number of actor folds to assign (studies must ask for the same number).",
+    type=FoldRule(),
+    default=None,
+    help="Speaker folds: K, or 'loso' (leave one speaker out); studies must ask for the "
+    "same [default: 6, or loso with fewer than 6 speakers].",
 )
 @jobs_option
-def data_prepare(src: Path, out: Path, n_folds: int, jobs: int | None) -> None:
-    """Prepare SRC (Audio_Speech_Actors_01-24.zip or its folder): 16 kHz mono clips,
-    a manifest and speaker-independent folds."""
+def data_prepare(
+    src: Path | None,
+    out: Path | None,
+    fmt: str | None,
+    manifest: Path | None,
+    name: str | None,
+    demographics: Path | None,
+    n_folds: int | str | None,
+    jobs: int | None,
+) -> None:
+    """Prepare SRC (a release's zip or folder: RAVDESS, EmoDB, CREMA-D, TESS, SAVEE) or the
+    clips a CSV lists: 16 kHz mono clips, a manifest and speaker-independent folds."""
     from hpo.corpus.prepare import prepare
 
-    r = prepare(src, out, n_folds=n_folds, jobs=jobs)
+    r = prepare(src, out, n_folds, jobs, fmt, manifest, name, demographics)
     kind = " (SYNTHETIC corpus)" if r.synthetic else ""
+    speakers = {c.speaker for c in r.clips}
     click.echo(
-        f"prepared {len(r.clips)} clips from {len({c.actor for c in r.clips})} actors "
-        f"into {r.out}{kind}: {r.written} written, {r.reused} unchanged"
+        f"prepared {len(r.clips)} clips from {len(speakers)} speakers into {r.out}{kind}: "
+        f"{r.written} written, {r.reused} unchanged"
     )
-    for fold, actors in r.fold_members.items():
-        click.echo(f"  fold {fold}: actors {', '.join(str(a) for a in actors)}")
-    if r.rejected:
-        click.echo(f"rejected {len(r.rejected)} input(s):")
-        for rej in r.rejected:
+    click.echo(f"corpus {r.name}: {len(r.labels)} labels: {', '.join(r.labels)}")
+    rule = "leave one speaker out" if r.folds == "loso" else f"{r.folds} folds"
+    click.echo(f"folds ({rule}):")
+    for fold, members in r.fold_members.items():
+        click.echo(f"  fold {fold}: speakers {', '.join(str(a) for a in members)}")
+    _echo_rejected(r.rejected, "rejected {n} input(s):")
+
+
+def _echo_rejected(rejected: list[dict[str, str]], title: str) -> None:
+    if not rejected:
+        return
+    if title:
+        click.echo(title.format(n=len(rejected)))
+    if len(rejected) <= MAX_LISTED:
+        for rej in rejected:
             click.echo(f"  {rej['file']}: {rej['reason']}")
+        return
+    counts: dict[str, int] = {}
+    for rej in rejected:
+        why = rej["reason"].split(" (")[0].split(":")[0]
+        counts[why] = counts.get(why, 0) + 1
+    for why, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {n} x {why}")
+    click.echo("  (every file with its reason: hpo data info DIR --json)")
 
 
 @data.command("info")
 @click.argument("corpus_dir", metavar="DIR", type=click.Path(path_type=Path))
 @json_option
 def data_info(corpus_dir: Path, as_json: bool) -> None:
-    """Describe a prepared corpus: clips, actors, emotions, folds, rejected inputs."""
+    """Describe a prepared corpus: clips, speakers, labels, folds, rejected inputs."""
     from hpo.corpus.info import corpus_info
 
     info = corpus_info(corpus_dir)
@@ -66,37 +145,66 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
         return
     kind = "SYNTHETIC corpus (not real speech)" if info["synthetic"] else "corpus"
     click.echo(
-        f"{kind} {info['path']}: {info['clips']} clips, {info['actors']} actors, "
-        f"{info['sample_rate']} Hz, {info['channels']} channel(s), {info['hours']} h"
+        f"{kind} {info['name']} at {info['path']}: {info['clips']} clips, "
+        f"{info['speakers']} speakers, {info['sample_rate']} Hz, {info['channels']} channel(s), "
+        f"{info['hours']} h"
     )
-    click.echo("emotions: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
-    for fold, actors in info["folds"].items():
-        click.echo(f"fold {fold}: actors {', '.join(map(str, actors))}")
+    click.echo(f"labels ({len(info['labels'])}): " + ", ".join(info["labels"]))
+    click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
+    click.echo("clips by gender: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
+    rule = "leave one speaker out" if info["fold_rule"] == "loso" else f"{info['fold_rule']} folds"
+    click.echo(f"folds ({rule}):")
+    for fold, speakers in info["folds"].items():
+        click.echo(f"  fold {fold}: speakers {', '.join(map(str, speakers))}")
     click.echo(f"rejected at preparation: {len(info['rejected'])}")
-    for rej in info["rejected"]:
-        click.echo(f"  {rej['file']}: {rej['reason']}")
+    _echo_rejected(info["rejected"], "")
 
 
 @data.command("synth")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("data/synthetic-src"),
-    show_default=True,
-    help="Where to write the Actor_XX/ folders.",
+    default=None,
+    help="Where to write the release's folders [default: data/synthetic-src, or "
+    "data/synthetic-NAME for another --format].",
 )
-@click.option("--actors", type=click.IntRange(1, 24), default=24, show_default=True)
-@click.option("--clips-per-actor", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    default="ravdess",
+    show_default=True,
+    metavar="NAME",
+    help="Whose release layout: ravdess, emodb, crema-d, tess, savee.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Speakers [default: all the release has: RAVDESS 24, EmoDB 10, ...].",
+)
+@click.option("--clips-per-actor", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @jobs_option
-def data_synth(out: Path, actors: int, clips_per_actor: int, seed: int, jobs: int | None) -> None:
-    """Write a SYNTHETIC corpus in the RAVDESS layout (48 kHz, same file names).
+def data_synth(
+    out: Path | None,
+    fmt: str,
+    actors: int | None,
+    clips_per_actor: int | None,
+    seed: int,
+    jobs: int | None,
+) -> None:
+    """Write a SYNTHETIC corpus in a release's layout (same file names, folders and rate).
 
     For offline demos and tests only: results on it say nothing about real speech."""
+    from hpo.corpus.formats import get_format
     from hpo.corpus.synth import synthesize
 
-    r = synthesize(out, actors=actors, clips_per_actor=clips_per_actor, seed=seed, jobs=jobs)
+    most = get_format(fmt).max_speakers
+    if actors is not None and actors > most:
+        raise click.BadParameter(f"{actors}: {fmt} has {most} speakers", param_hint="'--actors'")
+    out = out or Path("data/synthetic-src" if fmt == "ravdess" else f"data/synthetic-{fmt}")
+    r = synthesize(out, actors, clips_per_actor, seed, None, jobs, fmt)
     click.echo(
-        f"wrote {r.clips} synthetic clips ({r.actors} actors, {r.sample_rate} Hz) "
-        f"to {r.out}; prepare them with: hpo data prepare {r.out}"
+        f"wrote {r.clips} synthetic clips ({r.actors} speakers, {r.sample_rate} Hz, {fmt} "
+        f"layout) to {r.out}; prepare them with: hpo data prepare {r.out}"
     )

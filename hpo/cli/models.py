@@ -27,7 +27,7 @@ from hpo.cli.options import data_option, json_option
 )
 @data_option
 def train(config_path: Path, out: Path | None, data: Path | None) -> None:
-    """Train an exported configuration on all actors and save it."""
+    """Train an exported configuration on all speakers of its corpus and save it."""
     from hpo.trained.train import train_from_export
     from hpo.util.progress import TrialReporter
 
@@ -47,7 +47,8 @@ def train(config_path: Path, out: Path | None, data: Path | None) -> None:
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
 def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
-    """Print per-emotion probabilities for each CLIP (any wav; resampled to 16 kHz)."""
+    """Print per-label probabilities for each CLIP (any wav; resampled to 16 kHz): the labels
+    of the corpus the model was trained on."""
     from hpo.trained.predict import predict as run_predict
 
     r = run_predict(model_dir, list(clips))

@@ -30,11 +30,12 @@ from hpo.errors import SpecError
 @dataclass(frozen=True)
 class DataSpec:
     corpus: str = "data/ravdess"
-    # Must match the folds the corpus was prepared with (hpo data prepare --folds).
-    folds: int = 6
+    # Must match the folds the corpus was prepared with (hpo data prepare --folds): K speaker
+    # folds, or "loso" (leave one speaker out). Nested CV applies the same rule inside.
+    folds: int | Literal["loso"] = 6
 
     def check(self, where: str) -> None:
-        if self.folds < 2:
+        if isinstance(self.folds, int) and self.folds < 2:
             raise SpecError(f"{where}: 'folds' must be at least 2, got {self.folds}")
 
 

@@ -48,6 +48,9 @@ def decode(data: bytes) -> tuple[np.ndarray, int, int]:
     """
     if not data:
         raise BadAudio("empty file")
+    if data.startswith(b"version https://git-lfs"):
+        # CREMA-D's repository keeps its audio in git-lfs: a plain clone has these instead.
+        raise BadAudio("a git-lfs pointer, not audio: fetch the files with 'git lfs pull'")
     why = riff_truncation(data)
     if why:
         raise BadAudio(why)
@@ -58,12 +61,22 @@ def decode(data: bytes) -> tuple[np.ndarray, int, int]:
         msg = re.sub(r"^Error opening <[^>]*>: ", "", msg)
         raise BadAudio(f"unreadable audio: {msg}") from None
     channels = y.shape[1]
-    # Some RAVDESS clips are stereo; a plain mean keeps both channels' content.
+    # Some releases' clips are stereo (RAVDESS has a few); a plain mean keeps both channels.
     return y.mean(axis=1), int(sr), channels
 
 
 def to_16k_mono(data: bytes, min_seconds: float = 0.25) -> tuple[np.ndarray, int]:
-    """Decode, downmix and resample a clip to 16 kHz; reject empty, short and silent clips."""
+    """Decode, downmix and resample a clip to 16 kHz; reject empty, short and silent clips.
+
+    Returns:
+        (samples, source_channels)
+    """
+    y, channels, _ = decode_16k_mono(data, min_seconds)
+    return y, channels
+
+
+def decode_16k_mono(data: bytes, min_seconds: float = 0.25) -> tuple[np.ndarray, int, int]:
+    """``to_16k_mono`` that also gives the source's sample rate: (samples, channels, rate)."""
     y, sr, channels = decode(data)
     if y.size == 0:
         raise BadAudio("no audio frames")
@@ -77,7 +90,7 @@ def to_16k_mono(data: bytes, min_seconds: float = 0.25) -> tuple[np.ndarray, int
         import soxr  # librosa's own resampler backend; imported here to keep start-up light
 
         y = soxr.resample(y, sr, TARGET_SR, quality="HQ").astype(np.float32)
-    return np.clip(y, -1.0, 1.0), channels
+    return np.clip(y, -1.0, 1.0), channels, int(sr)
 
 
 def load_clip(path: str) -> np.ndarray:

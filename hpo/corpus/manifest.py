@@ -1,6 +1,18 @@
 """A prepared corpus on disk: ``clips/``, ``manifest.csv`` (one row a clip) and ``corpus.json``.
 
-``corpus.json`` is written last, so its presence means the corpus is complete.
+The contract every study, kind and report reads, whatever the corpus:
+
+- ``manifest.csv``: ``path`` (16 kHz mono clip, relative to the corpus), ``speaker``,
+  ``gender`` (``male``, ``female`` or empty when unknown), ``label``, ``fold``,
+  ``duration`` (s), the source's ``channels`` and ``sample_rate``, ``source`` (the file in
+  the release) and ``source_sha256``; then the adapter's own columns (RAVDESS:
+  ``emotion_id``, ``intensity``, ``statement``, ``repetition``).
+- ``corpus.json``: ``format``, ``name`` (the adapter, or the CSV corpus's name), ``labels``
+  (the label set in class order), ``folds`` (``K`` or ``"loso"``) and ``n_folds``,
+  ``speakers`` (id -> gender), the rejected inputs and where it came from.
+
+``corpus.json`` is written last, so its presence means the corpus is complete. A corpus
+prepared before this contract (format 1, RAVDESS only) still loads, read as RAVDESS.
 """
 
 from __future__ import annotations
@@ -10,7 +22,7 @@ import functools
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +33,108 @@ from hpo.util.io import write_json_atomic, write_text_atomic
 
 MANIFEST = "manifest.csv"
 CORPUS_JSON = "corpus.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_LEGACY_EXTRA = ("emotion_id", "intensity", "statement", "repetition")
+
+
+def typed_id(value: str) -> int | str:
+    """A speaker id or column value as a number when it is written as one ("7", not "07")."""
+    return int(value) if value.isascii() and value.isdigit() and str(int(value)) == value else value
+
+
+def typed_column(values: list[str]) -> list[int] | list[str]:
+    """A column as numbers when every value is one, else as strings (one type a column)."""
+    typed = [typed_id(v) for v in values]
+    return typed if all(isinstance(v, int) for v in typed) else list(values)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One prepared clip."""
+    """One prepared clip: the manifest's generic columns plus the adapter's own (``extra``)."""
 
     path: str  # relative to the corpus directory
-    actor: int
-    gender: str
-    emotion: str
-    emotion_id: int  # 1-8 as in the file name
-    intensity: int
-    statement: int
-    repetition: int
+    speaker: str
+    gender: str  # "male", "female" or "" (unknown)
+    label: str
+    fold: int
     duration: float
     channels: int  # channels of the source file (downmixed to 1 here)
+    sample_rate: int  # of the source file (0: not recorded, a format 1 corpus)
     source: str
     source_sha256: str
-    fold: int
+    extra: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def actor(self) -> int | str:
+        """The speaker as RAVDESS-era code reads it (a number when it is one)."""
+        return typed_id(self.speaker)
+
+    @property
+    def emotion(self) -> str:
+        return self.label
+
+    def __getattr__(self, name: str) -> Any:
+        # The adapter's own columns read as attributes (RAVDESS: ``clip.emotion_id``).
+        if not name.startswith("_") and name != "extra":
+            for key, value in object.__getattribute__(self, "extra"):
+                if key == name:
+                    return typed_id(value)
+        raise AttributeError(f"clip has no column {name!r}")
+
+    def row(self) -> dict[str, str]:
+        """The manifest row: generic columns, then the adapter's."""
+        row = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+        row["duration"] = f"{self.duration:.4f}"
+        return {**row, **dict(self.extra)}
 
 
-_INT_FIELDS = {"actor", "emotion_id", "intensity", "statement", "repetition", "channels", "fold"}
+COLUMNS = tuple(f.name for f in fields(Clip) if f.name != "extra")
+_INTS = {"fold", "channels", "sample_rate"}
 
 
 def manifest_text(clips: list[Clip]) -> str:
+    extra = list(dict.fromkeys(k for c in clips for k, _ in c.extra))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[f.name for f in fields(Clip)], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=[*COLUMNS, *extra], lineterminator="\n")
     w.writeheader()
     for c in clips:
-        row = asdict(c)
-        row["duration"] = f"{c.duration:.4f}"
-        w.writerow(row)
+        w.writerow(c.row())
     return buf.getvalue()
+
+
+def _clip_of(row: dict[str, str | None], extra: list[str]) -> Clip:
+    if any(row.get(k) is None for k in (*COLUMNS, *extra)):
+        raise ValueError("missing fields")
+    kw: dict[str, Any] = {k: row[k] for k in COLUMNS}
+    kw.update({k: int(kw[k]) for k in _INTS})
+    kw["duration"] = float(kw["duration"])
+    return Clip(**kw, extra=tuple((k, str(row[k])) for k in extra))
+
+
+def _legacy_clip(row: dict[str, str | None]) -> Clip:
+    """A row of a format 1 (RAVDESS-only) manifest, read into the generic columns."""
+    new = {**row, "speaker": row.get("actor"), "label": row.get("emotion"), "sample_rate": "0"}
+    return _clip_of(new, list(_LEGACY_EXTRA))
+
+
+def parse_manifest(text: str, path: Path) -> list[Clip]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    legacy = "speaker" not in header and "actor" in header
+    extra = [h for h in header if h not in COLUMNS]
+    out = []
+    for i, row in enumerate(reader, start=2):
+        try:
+            out.append(_legacy_clip(row) if legacy else _clip_of(row, extra))
+        except (KeyError, ValueError, TypeError):
+            raise CorpusError(
+                f"{path}:{i}: malformed manifest row; run 'hpo data prepare' again"
+            ) from None
+    return out
+
+
+def read_manifest_rows(path: Path) -> list[Clip]:
+    return parse_manifest(path.read_text(encoding="utf-8"), path)
 
 
 @dataclass(frozen=True)
@@ -64,39 +144,58 @@ class Corpus:
     root: Path
     clips: list[Clip]
     meta: dict[str, Any]
+    text_hash: str | None = None  # of manifest.csv as read (None: computed from the clips)
 
     @property
     def manifest_hash(self) -> str:
         """Content hash of the manifest: what a study's results depend on."""
-        return hashlib.sha256(manifest_text(self.clips).encode()).hexdigest()[:16]
+        return self.text_hash or hashlib.sha256(manifest_text(self.clips).encode()).hexdigest()[:16]
 
     @property
     def synthetic(self) -> bool:
         return bool(self.meta.get("synthetic"))
 
     @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or "ravdess")  # format 1 corpora were all RAVDESS
+
+    @property
     def labels(self) -> tuple[str, ...]:
         """The corpus's label set, in class-index order: what every model predicts."""
-        from hpo.corpus.ravdess import EMOTIONS
+        if self.meta.get("labels"):
+            return tuple(self.meta["labels"])
+        from hpo.corpus.ravdess import EMOTIONS  # a format 1 corpus: RAVDESS's
 
-        return tuple(self.meta.get("labels") or EMOTIONS)
+        return EMOTIONS
+
+    @property
+    def fold_rule(self) -> int | str:
+        """``K`` or ``"loso"``: how ``hpo data prepare`` cut the folds."""
+        rule = self.meta.get("folds", self.meta.get("n_folds"))
+        return rule if rule is not None else len({c.fold for c in self.clips})
 
     @functools.cached_property
     def label_ids(self) -> np.ndarray:
         """Each clip's class index into ``labels``, in manifest order."""
         index = {name: i for i, name in enumerate(self.labels)}
-        unknown = sorted({c.emotion for c in self.clips} - set(index))
+        unknown = sorted({c.label for c in self.clips} - set(index))
         if unknown:
             raise CorpusError(
                 f"{self.root / MANIFEST}: label {unknown[0]!r} is not in the corpus's label set "
                 f"({', '.join(self.labels)}); run 'hpo data prepare' again"
             )
-        return np.array([index[c.emotion] for c in self.clips], dtype=np.int64)
+        return np.array([index[c.label] for c in self.clips], dtype=np.int64)
 
     @functools.cached_property
     def speakers(self) -> np.ndarray:
-        """Each clip's speaker, in manifest order (what folds keep apart)."""
-        return np.array([c.actor for c in self.clips])
+        """Each clip's speaker, in manifest order (what folds keep apart): numbers when every
+        id is one (RAVDESS's actors, CREMA-D's), else strings (``DC``, ``03``)."""
+        return np.array(typed_column([c.speaker for c in self.clips]))
+
+    @functools.cached_property
+    def speaker_genders(self) -> dict[Any, str]:
+        """``{speaker: gender}`` with the speakers as in ``speakers``."""
+        return {s.item(): c.gender for s, c in zip(self.speakers, self.clips, strict=True)}
 
     def clip_path(self, clip: Clip) -> Path:
         return self.root / clip.path
@@ -105,26 +204,6 @@ class Corpus:
 def write_corpus(root: Path, clips: list[Clip], meta: dict[str, Any]) -> None:
     write_text_atomic(root / MANIFEST, manifest_text(clips))
     write_json_atomic(root / CORPUS_JSON, {"format": FORMAT_VERSION, **meta})
-
-
-def read_manifest_rows(path: Path) -> list[Clip]:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for i, row in enumerate(rows, start=2):
-        try:
-            kw: dict[str, Any] = {}
-            for fl in fields(Clip):
-                v = row[fl.name]
-                kw[fl.name] = (
-                    int(v) if fl.name in _INT_FIELDS else float(v) if fl.name == "duration" else v
-                )
-            out.append(Clip(**kw))
-        except (KeyError, ValueError, TypeError):
-            raise CorpusError(
-                f"{path}:{i}: malformed manifest row; run 'hpo data prepare' again"
-            ) from None
-    return out
 
 
 def load_corpus(root: str | Path) -> Corpus:
@@ -144,9 +223,13 @@ def load_corpus(root: str | Path) -> Corpus:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise CorpusError(f"{meta_path}: not valid JSON; run 'hpo data prepare' again") from None
-    if meta.get("format") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") not in (1, FORMAT_VERSION):
         raise CorpusError(f"{meta_path}: unknown corpus format; run 'hpo data prepare' again")
-    clips = read_manifest_rows(manifest_path)
+    data = manifest_path.read_bytes()
+    try:
+        clips = parse_manifest(data.decode("utf-8"), manifest_path)
+    except UnicodeDecodeError:
+        raise CorpusError(f"{manifest_path}: not UTF-8; run 'hpo data prepare' again") from None
     if not clips:
         raise CorpusError(f"{manifest_path}: the corpus has no clips")
-    return Corpus(root=root, clips=clips, meta=meta)
+    return Corpus(root, clips, meta, hashlib.sha256(data).hexdigest()[:16])

@@ -1,4 +1,4 @@
-"""Reading the RAVDESS release as downloaded: the zip archive or its extracted folder."""
+"""Reading a corpus release as downloaded: the zip archive or its extracted folder."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def is_junk(member: str) -> bool:
 
 @dataclass(frozen=True)
 class Source:
-    """A zip archive or a directory holding the release."""
+    """A zip archive or a directory holding the release (or the files a CSV lists)."""
 
     path: Path
 
@@ -62,11 +62,12 @@ def open_source(path: str | Path) -> Source:
     """Check that ``path`` is a readable directory or zip archive."""
     p = Path(path)
     if not p.exists():
-        raise CorpusError(f"{p}: no such file or directory; give the RAVDESS zip or its folder")
+        raise CorpusError(f"{p}: no such file or directory; give the corpus's zip or its folder")
     if p.is_file():
         if not zipfile.is_zipfile(p):
             raise CorpusError(
-                f"{p}: not a zip archive; give Audio_Speech_Actors_01-24.zip or its folder"
+                f"{p}: not a zip archive; give the release's zip (such as "
+                "Audio_Speech_Actors_01-24.zip) or its folder"
             )
         try:
             with zipfile.ZipFile(p) as z:

@@ -1,4 +1,5 @@
-"""``hpo data synth``: a synthetic corpus in the RAVDESS release's exact layout.
+"""``hpo data synth``: a synthetic corpus in a release's exact layout (RAVDESS, EmoDB,
+CREMA-D, TESS, SAVEE: file names, folders, sample rate and side files as released).
 
 Not speech: a glottal-pulse source through per-syllable formant resonators, with silence
 around it like the real recordings. Emotion is carried by prosody-like cues (pitch level and
@@ -9,6 +10,7 @@ chance but not perfectly. Nothing trained on it says anything about real emotion
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,16 +19,20 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from hpo import __version__
-from hpo.corpus.ravdess import N_ACTORS, SAMPLE_RATE, ClipId, gender_of, speech_clip_ids
+from hpo.corpus.formats import get_format
+from hpo.corpus.formats._base import SynthClip
+from hpo.corpus.ravdess import SAMPLE_RATE, ClipId, gender_of
 from hpo.corpus.source import SYNTH_MARKER
 from hpo.errors import CorpusError
-from hpo.util.io import atomic_path, write_json_atomic
+from hpo.util.io import atomic_path, write_json_atomic, write_text_atomic
 from hpo.util.parallel import pmap
 
 # Emotion cues relative to an actor's neutral voice:
 # (pitch factor, pitch range in semitones, tempo factor, energy dB, tilt, breathiness)
-# tilt > 0 is a brighter (flatter) spectrum, < 0 a darker one.
+# tilt > 0 is a brighter (flatter) spectrum, < 0 a darker one. Keyed by RAVDESS's emotion
+# numbers (so its synthetic corpus stays as it was); 0 is boredom (EmoDB), RAVDESS has none.
 CUES: dict[int, tuple[float, float, float, float, float, float]] = {
+    0: (0.93, 0.8, 0.82, -4.0, -0.4, 0.08),  # bored
     1: (1.00, 2.0, 1.00, 0.0, 0.0, 0.05),  # neutral
     2: (0.95, 1.5, 0.88, -3.0, -0.3, 0.10),  # calm
     3: (1.18, 5.0, 1.10, 3.0, 0.3, 0.05),  # happy
@@ -35,6 +41,17 @@ CUES: dict[int, tuple[float, float, float, float, float, float]] = {
     6: (1.30, 3.5, 1.22, 1.0, 0.0, 0.25),  # fearful
     7: (0.96, 2.5, 0.85, 2.0, 0.2, 0.12),  # disgust
     8: (1.35, 7.0, 1.00, 4.0, 0.4, 0.06),  # surprised
+}
+CUE_OF = {
+    "bored": 0,
+    "neutral": 1,
+    "calm": 2,
+    "happy": 3,
+    "sad": 4,
+    "angry": 5,
+    "fearful": 6,
+    "disgust": 7,
+    "surprised": 8,
 }
 # Vowel formants (F1, F2, F3) in Hz for the six syllables of each statement.
 _STATEMENTS = {
@@ -63,11 +80,11 @@ class SynthReport:
     clips: int
     actors: int
     sample_rate: int
+    format: str = "ravdess"
 
 
-def _actor_voice(actor: int, seed: int) -> dict:
+def _actor_voice(actor: int, seed: int, male: bool) -> dict:
     rng = np.random.default_rng([seed, actor])
-    male = gender_of(actor) == "male"
     return {
         "f0": rng.uniform(95, 140) if male else rng.uniform(170, 240),
         "formant_scale": (1.0 if male else 1.15) * rng.uniform(0.94, 1.06),
@@ -88,24 +105,40 @@ def _resonator(x: np.ndarray, freq: float, bw: float, sr: int) -> np.ndarray:
 
 
 def synth_clip(cid: ClipId, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Render one clip as float32 mono at ``sr``."""
-    voice = _actor_voice(cid.actor, seed)
+    """Render one RAVDESS clip as float32 mono at ``sr``."""
+    male = gender_of(cid.actor) == "male"
+    clip = SynthClip(cid.filename, cid.actor, male, cid.emotion_label, cid.intensity)
+    clip = dataclasses.replace(clip, statement=cid.statement, take=cid.repetition)
+    return render(clip, seed, sr)
+
+
+def render(clip: SynthClip, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Render one synthetic clip as float32 mono at ``sr``."""
+    voice = _actor_voice(clip.voice, seed, clip.male)
+    emotion = CUE_OF[clip.label]
     rng = np.random.default_rng(
-        [seed, cid.actor, cid.emotion, cid.intensity, cid.statement, cid.repetition, 7]
+        [seed, clip.voice, emotion, clip.intensity, clip.statement, clip.take, 7]
     )
     base = np.array(CUES[1])
-    cue = np.array(CUES[cid.emotion])
-    strength = voice["expressiveness"] * (1.5 if cid.intensity == 2 else 1.0)
+    cue = np.array(CUES[emotion])
+    strength = voice["expressiveness"] * (1.5 if clip.intensity == 2 else 1.0)
     # Deviation from neutral, scaled by the actor's expressiveness, bent by the actor's own
     # habits and by this clip's chance: the speaker-dependent part a classifier must see past.
     dev = (cue - base) * strength
-    dev = dev + voice["twist"][cid.emotion] * np.array([0.06, 1.2, 0.06, 1.8, 0.2, 0.04])
+    dev = dev + voice["twist"][emotion] * np.array([0.06, 1.2, 0.06, 1.8, 0.2, 0.04])
     dev = dev + rng.normal(0, 1, 6) * np.array([0.05, 1.0, 0.05, 1.5, 0.15, 0.03])
     f0_fac, f0_range, tempo, gain_db, tilt, breath = base + dev
     f0_fac, tempo = max(f0_fac, 0.6), max(tempo, 0.6)
     f0_range, breath = max(f0_range, 0.3), float(np.clip(breath, 0.0, 0.6))
+    return _voice(rng, voice, clip.statement, sr, (f0_fac, f0_range, tempo, gain_db, tilt, breath))
 
-    syll = [dict(zip(("f1", "f2", "f3"), f, strict=True)) for f in _STATEMENTS[cid.statement]]
+
+def _voice(
+    rng: np.random.Generator, voice: dict, statement: int, sr: int, cues: tuple[float, ...]
+) -> np.ndarray:
+    """The statement's syllables spoken with the clip's cues (pitch, tempo, energy, ...)."""
+    f0_fac, f0_range, tempo, gain_db, tilt, breath = cues
+    syll = [dict(zip(("f1", "f2", "f3"), f, strict=True)) for f in _STATEMENTS[statement]]
     syll_dur = 0.27 / (tempo * voice["rate"])
     lead = rng.uniform(0.35, 0.75)
     tail = rng.uniform(0.6, 1.1)
@@ -154,64 +187,61 @@ def synth_clip(cid: ClipId, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.clip(out, -0.99, 0.99).astype(np.float32)
 
 
-def _balanced_ids(actor: int, per_actor: int) -> list[ClipId]:
-    """The first ``per_actor`` clips of an actor, taken round-robin across emotions."""
-    ids = speech_clip_ids([actor])
-    by_emo: dict[int, list[ClipId]] = {}
-    for c in ids:
-        by_emo.setdefault(c.emotion, []).append(c)
-    order: list[ClipId] = []
-    while any(by_emo.values()):
-        for e in sorted(by_emo):
-            if by_emo[e]:
-                order.append(by_emo[e].pop(0))
-    return sorted(order[:per_actor])
-
-
-def _render(args: tuple[str, ClipId, int, int]) -> None:
-    out, cid, seed, sr = args
-    path = Path(out) / f"Actor_{cid.actor:02d}" / cid.filename
-    with atomic_path(path) as tmp:
-        sf.write(tmp, synth_clip(cid, seed, sr), sr, subtype="PCM_16", format="WAV")
+def _render(args: tuple[str, SynthClip, int, int]) -> None:
+    out, clip, seed, sr = args
+    with atomic_path(Path(out) / clip.path) as tmp:
+        sf.write(tmp, render(clip, seed, sr), sr, subtype="PCM_16", format="WAV")
 
 
 def synthesize(
     out: str | Path,
-    actors: int = N_ACTORS,
-    clips_per_actor: int = 60,
+    actors: int | None = None,
+    clips_per_actor: int | None = None,
     seed: int = 0,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int | None = None,
     jobs: int | None = None,
+    fmt: str = "ravdess",
 ) -> SynthReport:
-    """Write a synthetic corpus as ``out/Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``.
+    """Write a synthetic corpus laid out as the ``fmt`` release (RAVDESS:
+    ``out/Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``).
 
     Args:
         out: directory to write (an ``hpo-synthetic.json`` marker says what it is).
-        actors: number of actors, 1..24 (odd male, even female).
-        clips_per_actor: 1..60; fewer than 60 keeps the emotions balanced.
+        actors: number of speakers (default and most: the release's; RAVDESS 24).
+        clips_per_actor: clips per speaker, labels kept balanced (RAVDESS: 1..60, default 60).
         seed: the same seed writes the same audio.
-        sample_rate: RAVDESS is 48 kHz.
+        sample_rate: default the release's (RAVDESS 48 kHz).
         jobs: worker processes (default: all cores).
+        fmt: which release's layout (``hpo.corpus.formats``; not ``csv``).
     """
-    if not 1 <= actors <= N_ACTORS:
-        raise CorpusError(f"--actors {actors}: must be between 1 and {N_ACTORS}")
-    if not 1 <= clips_per_actor <= 60:
-        raise CorpusError(f"--clips-per-actor {clips_per_actor}: must be between 1 and 60")
+    adapter = get_format(fmt)
+    if fmt == "csv":
+        raise CorpusError("--format csv: a CSV corpus is your own files; synth writes releases")
+    actors = adapter.max_speakers if actors is None else actors
+    per = adapter.default_clips if clips_per_actor is None else clips_per_actor
+    rate = sample_rate or adapter.release_rate
+    if not 1 <= actors <= adapter.max_speakers:
+        raise CorpusError(f"--actors {actors}: must be between 1 and {adapter.max_speakers}")
+    if not 1 <= per <= adapter.max_clips:
+        raise CorpusError(f"--clips-per-actor {per}: must be between 1 and {adapter.max_clips}")
     out = Path(out)
-    ids = [c for a in range(1, actors + 1) for c in _balanced_ids(a, clips_per_actor)]
-    tasks = [(str(out), c, seed, sample_rate) for c in ids]
+    plan = adapter.synth_plan(actors, per)
+    tasks = [(str(out), c, seed, rate) for c in plan]
     for _ in pmap(_render, tasks, "synthesizing clips", jobs, chunksize=16):
         pass
+    for rel, text in adapter.synth_files(actors).items():
+        write_text_atomic(out / rel, text)
     write_json_atomic(
         out / SYNTH_MARKER,
         {
             "synthetic": True,
-            "note": "Synthetic stand-in for RAVDESS generated by hpo; not real speech.",
+            "note": f"Synthetic stand-in for {adapter.title} generated by hpo; not real speech.",
+            "format": fmt,
             "generator": f"hpo {__version__}",
             "seed": seed,
             "actors": actors,
-            "clips_per_actor": clips_per_actor,
-            "sample_rate": sample_rate,
+            "clips_per_actor": per,
+            "sample_rate": rate,
         },
     )
-    return SynthReport(out=out, clips=len(ids), actors=actors, sample_rate=sample_rate)
+    return SynthReport(out=out, clips=len(plan), actors=actors, sample_rate=rate, format=fmt)

@@ -48,6 +48,9 @@ def best_config(storage_url: str, name: str, top: int = 1) -> dict[str, Any]:
         "value": best.value,
         "trial": best.number,
         "synthetic_corpus": bool(attrs.get("corpus_synthetic")),
+        # What the model classifies: `hpo train` checks its corpus has this label set.
+        "corpus_name": attrs.get("corpus_name", "ravdess"),
+        "labels": attrs.get("labels"),
         "params": best.params,
         "fold_scores": {
             m: best.user_attrs.get(f"fold_{m}") for m in ("accuracy", "uar", "macro_f1")

@@ -57,9 +57,13 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     _save(_importances_figure(study, complete, notes), out / "importances.png")
     _save(_parallel_figure(study), out / "parallel.png")
     _save(_fold_spread_figure(ranked, metric), out / "fold_spread.png")
-    # Confusion matrix of the best trial, summed over its validation folds.
-    cm = np.array(bt.user_attrs.get("confusion", np.zeros((8, 8))))
-    _save(confusion_figure(cm, f"best trial #{bt.number}, all folds"), out / "confusion.png")
+    # Confusion matrix of the best trial, summed over its validation folds; its classes are
+    # named by the study's label set (the corpus's, recorded at creation).
+    (out / "confusion.png").unlink(missing_ok=True)
+    if bt.user_attrs.get("confusion") is not None:
+        cm = np.array(bt.user_attrs["confusion"])
+        title = f"best trial #{bt.number}, all folds"
+        _save(confusion_figure(cm, title, study.user_attrs.get("labels")), out / "confusion.png")
     (out / "layer_weights.png").unlink(missing_ok=True)  # none from an earlier report
     if bt.user_attrs.get("layer_weights"):
         _save(_layer_weights_figure(bt), out / "layer_weights.png")
@@ -202,6 +206,13 @@ def _nested_line(storage_url: str, name: str, plain: float) -> str:
     )
 
 
+def _labels_line(attrs: dict[str, Any]) -> str:
+    labels = attrs.get("labels")
+    if not labels:
+        return ""
+    return f", {len(labels)} labels: {html.escape(', '.join(labels))}"
+
+
 def _html(
     study: Any,
     name: str,
@@ -239,6 +250,7 @@ def _html(
 img{{max-width:100%}}.warn{{color:#a00;font-weight:bold}}
 td,th{{padding:2px 8px;text-align:left}}</style></head><body>
 <h1>Study {esc(name)}</h1>{warn}
+<p>Corpus {esc(str(attrs.get("corpus_name", "ravdess")))}{_labels_line(attrs)}.</p>
 <p>kind {esc(str(attrs.get("kind")))}, metric: mean {esc(metric)} over
 {len(attrs.get("fold_actors", {}))} actor folds; trials:
 {esc(", ".join(f"{v} {k.lower()}" for k, v in states.items()))}.</p>

@@ -1,11 +1,12 @@
-"""``hpo nested``: an honest estimate of a whole search, by nested actor cross-validation.
+"""``hpo nested``: an honest estimate of a whole search, by nested speaker cross-validation.
 
 The best of a study's trials is optimistic: the search has seen every validation fold. Here,
 for each outer fold (the corpus's own folds), the whole search runs again on the other
-actors only (an inner study, ``NAME.nested-K`` in the same storage, scored by inner K-1 fold
-actor CV over those actors with the same gender-balanced rule), and only the configuration
-it picks is trained on those actors and scored on the held-out ones. The mean of those
-outer scores estimates what the search itself achieves on new speakers.
+speakers only (an inner study, ``NAME.nested-K`` in the same storage, scored by inner K-1
+fold CV over those speakers with the same gender-balanced rule, or leave-one-speaker-out
+when the corpus's rule is loso), and only the configuration it picks is trained on those
+speakers and scored on the held-out ones. The mean of those outer scores estimates what the
+search itself achieves on new speakers.
 
 Inner studies resume like any study; an outer score is stored on its inner study with the
 trial it came from, so an interrupted run redoes only what is missing. It works for every
@@ -21,7 +22,7 @@ import numpy as np
 import optuna
 
 from hpo.config.study import StudySpec
-from hpo.corpus.folds import Fold, assign_folds, corpus_folds, split_by_fold
+from hpo.corpus.folds import LOSO, Fold, FoldRule, assign_folds, corpus_folds, split_by_fold
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
@@ -31,11 +32,12 @@ from hpo.study.worker import best_of, run_worker
 from hpo.util.progress import TrialReporter
 
 
-def inner_folds(corpus: Corpus, outer: Fold, n_inner: int) -> list[Fold]:
-    """The outer fold's training actors split into ``n_inner`` folds; indices into corpus."""
+def inner_folds(corpus: Corpus, outer: Fold, n_inner: FoldRule) -> list[Fold]:
+    """The outer fold's training speakers split by the same rule (``n_inner`` gender-balanced
+    folds, or ``"loso"``); indices into corpus."""
     actors = corpus.speakers
     keep = outer.train
-    fold_of = assign_folds(outer.train_actors, n_inner)
+    fold_of = assign_folds(outer.train_actors, n_inner, corpus.speaker_genders)
     inner = split_by_fold(actors[keep], np.array([fold_of[a] for a in actors[keep]]))
     # Back to indices of the whole corpus, so the kind's objective reads the right clips.
     return [dataclasses.replace(f, train=keep[f.train], valid=keep[f.valid]) for f in inner]
@@ -75,6 +77,8 @@ def run_nested(
     outer_folds = corpus_folds(corpus, spec.data.folds)
     if len(outer_folds) < 3:
         raise HpoError("nested cross-validation needs at least 3 outer folds")
+    # Inside an outer fold, the same rule: K-1 folds (4 actors each on RAVDESS), or loso.
+    inner_rule = LOSO if spec.data.folds == LOSO else len(outer_folds) - 1
     metric = spec.objective.metric
     reporter = reporter or TrialReporter(n_trials, 0, metric)
     kind.prepare(spec, corpus, reporter)
@@ -82,7 +86,7 @@ def run_nested(
     outer = []
     for of in outer_folds:
         inner_spec = dataclasses.replace(spec, name=f"{spec.name}.nested-{of.index}")
-        folds = inner_folds(corpus, of, len(outer_folds) - 1)
+        folds = inner_folds(corpus, of, inner_rule)
         study = open_study(inner_spec, storage_url, corpus)
         study.set_user_attr("nested_outer_fold", of.index)
         study.set_user_attr("outer_valid_actors", list(of.valid_actors))
@@ -90,8 +94,8 @@ def run_nested(
             "inner_fold_actors", {str(f.index): list(f.valid_actors) for f in folds}
         )
         reporter.log(
-            f"outer fold {of.index} (actors {', '.join(map(str, of.valid_actors))} held out): "
-            f"inner study {inner_spec.name}, {n_trials} trials on {len(of.train_actors)} actors"
+            f"outer fold {of.index} (speakers {', '.join(map(str, of.valid_actors))} held out): "
+            f"inner study {inner_spec.name}, {n_trials} trials on {len(of.train_actors)} speakers"
         )
         objective.folds = folds
         if hasattr(objective, "tb_root"):  # TensorBoard runs per inner study, not mixed

@@ -1,8 +1,8 @@
 """Create a study, or resume one after checking it is the same study on the same data.
 
-Every study records what its results depend on (definition hash, corpus manifest hash, fold
-actors, package versions, git revision) as user attributes; resuming with a different
-definition or corpus is refused unless asked.
+Every study records what its results depend on (definition hash, corpus name, label set and
+manifest hash, fold speakers, package versions, git revision) as user attributes; resuming
+with a different definition or corpus is refused unless asked.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ def provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
         "spec": json.loads(json.dumps(spec.raw, default=str)),
         "manifest_hash": corpus.manifest_hash,
         "corpus_path": str(corpus.root),
+        "corpus_name": corpus.name,
+        # The label set, in class order: confusion matrices, reports and exports name it.
+        "labels": list(corpus.labels),
         "corpus_synthetic": corpus.synthetic,
         "corpus_clips": len(corpus.clips),
+        "fold_rule": corpus.fold_rule,
         "fold_actors": {str(f.index): list(f.valid_actors) for f in folds},
         "versions": package_versions(kind.versions),
         "git_revision": git_revision(),
@@ -53,8 +57,10 @@ def study_note(spec: StudySpec, provenance: dict[str, Any]) -> str:
     synth = "\n\n**SYNTHETIC corpus: scores say nothing about real speech.**" * bool(
         provenance.get("corpus_synthetic")
     )
+    labels = provenance.get("labels", [])
     return (
         f"## {spec.name} ({spec.kind})\n\n{spec.description}{synth}\n\n"
+        f"Corpus: {provenance.get('corpus_name')}, {len(labels)} labels: {', '.join(labels)}.\n\n"
         f"Objective: mean {spec.objective.metric} over {len(folds)} actor folds.\n\n"
         f"{markdown_table(['fold', 'validation actors'], fold_rows)}\n\n"
         f"### Provenance\n\n```json\n{json.dumps(prov, indent=2, default=str)}\n```\n"

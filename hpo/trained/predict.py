@@ -1,4 +1,5 @@
-"""``hpo predict``: per-emotion probabilities for wav files from a model made by ``hpo train``."""
+"""``hpo predict``: per-label probabilities for wav files from a model made by ``hpo train``
+(the labels of the corpus it was trained on)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def predict(model_dir: Path, clips: list[Path]) -> dict:
     meta = _read_meta(model_dir)
     waves = [_read_clip(p) for p in clips]
     probs = get_kind(meta["kind"]).predict(model_dir, meta, waves)
+    if len(probs) and len(probs[0]) != len(meta["labels"]):
+        # A label without a probability (or the reverse) would name every prediction wrong.
+        raise HpoError(
+            f"{model_dir}: the model gives {len(probs[0])} probabilities for "
+            f"{len(meta['labels'])} labels; train it again with 'hpo train'"
+        )
     return {
         "labels": meta["labels"],
         "random_init_model": bool(meta.get("random_init_model", False)),

@@ -1,4 +1,4 @@
-"""``hpo train``: fit an exported configuration on every actor and save it for ``hpo predict``.
+"""``hpo train``: fit an exported configuration on every speaker and save it for ``hpo predict``.
 
 The output directory holds ``hpo.json`` (kind, labels, the configuration, provenance) and
 what the kind saves beside it (see each kind's ``train``).
@@ -31,6 +31,13 @@ def train_from_export(
         raise HpoError(f"{config_path}: unknown kind {cfg['kind']!r}")
     kind = get_kind(cfg["kind"])
     corpus = load_corpus(data or cfg["data"]["corpus"])
+    wanted = doc.get("labels")
+    if wanted and list(wanted) != list(corpus.labels):
+        # The searched configuration is for those classes; another label set is another task.
+        raise HpoError(
+            f"{config_path}: the study classified {', '.join(wanted)} but {corpus.root} has "
+            f"{', '.join(corpus.labels)}; train on the study's corpus ({doc.get('corpus_name')})"
+        )
     out = out or models_dir() / doc.get("study", cfg.get("name", cfg["kind"]))
     meta: dict[str, Any] = {
         "kind": cfg["kind"],
@@ -38,6 +45,7 @@ def train_from_export(
         "config": cfg,
         "trained_on": {
             "corpus": str(corpus.root),
+            "name": corpus.name,
             "clips": len(corpus.clips),
             "manifest_hash": corpus.manifest_hash,
             "synthetic": corpus.synthetic,

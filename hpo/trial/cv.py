@@ -33,6 +33,7 @@ def cross_validate(
     report: str = "fold",
     on_fold: Callable[[int, dict], None] | None = None,
     first_fold: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> float:
     """Run ``fit_and_score`` on every fold and return the mean of ``metric``.
 
@@ -47,6 +48,7 @@ def cross_validate(
         on_fold: progress hook, called with (fold index, scores).
         first_fold: validate this fold first in every trial (the epoch stage's screening
             fold), the others after it.
+        labels: the corpus's label set, naming the confusion matrix's classes in the note.
 
     Raises:
         optuna.TrialPruned: when the pruner stops the trial after a fold.
@@ -76,21 +78,21 @@ def cross_validate(
         trial.report(scores[metric] if report == "fold" else running, step=fold.index)
         if done < len(order) and trial.should_prune():
             trial.set_user_attr("pruned_reason", f"pruner stopped it after {done} fold(s)")
-            _note(trial, per_fold, confusion)
+            _note(trial, per_fold, confusion, labels)
             raise optuna.TrialPruned()
     for m in METRICS:
         trial.set_user_attr(f"mean_{m}", _mean(per_fold[m]))
         trial.set_user_attr(f"std_{m}", float(np.std([v for v in per_fold[m] if v is not None])))
-    _note(trial, per_fold, confusion)
+    _note(trial, per_fold, confusion, labels)
     return _mean(per_fold[metric])
 
 
-def _note(trial: optuna.Trial, per_fold: dict, confusion: np.ndarray | None) -> None:
+def _note(trial: optuna.Trial, per_fold: dict, confusion: np.ndarray | None, labels: Any) -> None:
     """The dashboard's note on the trial: per-fold scores and confusion matrix as tables."""
     if isinstance(trial, optuna.Trial):
         from hpo.trial.notes import annotate_trial
 
-        annotate_trial(trial, per_fold, confusion)
+        annotate_trial(trial, per_fold, confusion, labels)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -116,6 +118,9 @@ class CvObjective:
     folds: list[Fold]
     reporter: Any = None
     artifacts: Any = None  # where the dashboard's figures go (set by the worker)
+    # The corpus's label set, naming the dashboard's confusion matrices (set by the worker;
+    # not ``labels``, which kinds use for the clips' class ids).
+    label_names: Sequence[str] | None = None
 
     def fold_fn(self, trial: optuna.Trial, params: dict[str, Any]) -> FoldFn:
         raise NotImplementedError
@@ -137,11 +142,12 @@ class CvObjective:
                 report=report_mode(self.spec.pruner.type),
                 on_fold=self.reporter.fold_done if self.reporter else None,
                 first_fold=self.spec.pruner.screen_fold if self.spec.pruner.epoch_stage else None,
+                labels=self.label_names,
             )
             if self.artifacts is not None:
                 from hpo.trial.notes import attach_confusion_if_best
 
-                attach_confusion_if_best(trial, value, self.artifacts)
+                attach_confusion_if_best(trial, value, self.artifacts, self.label_names)
             return value
         except (optuna.TrialPruned, HpoError, KeyboardInterrupt, MemoryError):
             raise

@@ -11,12 +11,12 @@ The study's note (description, provenance) is written where the study is created
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import optuna
 
-from hpo.corpus.ravdess import EMOTIONS
 from hpo.trial.metrics import METRICS
 
 CONFUSION_PNG = "confusion.png"
@@ -29,28 +29,47 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def trial_note(per_fold: dict[str, list[float | None]], confusion: np.ndarray | None) -> str:
+def class_names(n: int, labels: Sequence[str] | None) -> list[str]:
+    """Names of a confusion matrix's ``n`` classes: the study's labels (``labels`` user
+    attribute). A study from before studies recorded them ran on RAVDESS, the only corpus
+    then."""
+    if labels and len(labels) == n:
+        return list(labels)
+    from hpo.corpus.ravdess import EMOTIONS
+
+    return list(EMOTIONS) if labels is None and n == len(EMOTIONS) else [str(i) for i in range(n)]
+
+
+def trial_note(
+    per_fold: dict[str, list[float | None]],
+    confusion: np.ndarray | None,
+    labels: Sequence[str] | None = None,
+) -> str:
     n = len(per_fold[METRICS[0]])
     rows = [[m] + ["-" if v is None else f"{v:.3f}" for v in per_fold[m]] for m in METRICS]
     text = "### Scores per actor fold\n\n" + markdown_table(
         ["metric"] + [str(f) for f in range(n)], rows
     )
     if confusion is not None:
-        cm = [[EMOTIONS[i]] + [str(int(x)) for x in row] for i, row in enumerate(confusion)]
+        names = class_names(len(confusion), labels)
+        cm = [[names[i]] + [str(int(x)) for x in row] for i, row in enumerate(confusion)]
         text += "\n\n### Confusion matrix (rows: true, summed over folds)\n\n"
-        text += markdown_table(["true \\ predicted"] + list(EMOTIONS), cm)
+        text += markdown_table(["true \\ predicted", *names], cm)
     return text + "\n"
 
 
 def annotate_trial(
-    trial: optuna.Trial, per_fold: dict[str, list[float | None]], confusion: np.ndarray | None
+    trial: optuna.Trial,
+    per_fold: dict[str, list[float | None]],
+    confusion: np.ndarray | None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     from optuna_dashboard import save_note
 
-    save_note(trial, trial_note(per_fold, confusion))
+    save_note(trial, trial_note(per_fold, confusion, labels))
 
 
-def confusion_figure(cm: np.ndarray, title: str):
+def confusion_figure(cm: np.ndarray, title: str, labels: Sequence[str] | None = None):
     """A confusion-matrix figure (scikit-learn's display, rows normalised, counts shown)."""
     import matplotlib
 
@@ -59,13 +78,16 @@ def confusion_figure(cm: np.ndarray, title: str):
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = plt.subplots(figsize=(6, 5))
-    disp = ConfusionMatrixDisplay(cm.astype(int), display_labels=list(EMOTIONS))
+    names = class_names(len(cm), labels)
+    disp = ConfusionMatrixDisplay(cm.astype(int), display_labels=names)
     disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
     ax.set_title(title)
     return fig
 
 
-def attach_confusion_if_best(trial: optuna.Trial, value: float, artifacts: Path) -> str | None:
+def attach_confusion_if_best(
+    trial: optuna.Trial, value: float, artifacts: Path, labels: Sequence[str] | None = None
+) -> str | None:
     """Attach this trial's confusion matrix as a PNG artifact when it is the new best.
 
     Done while the trial still runs: Optuna refuses artifacts on a finished trial.
@@ -83,7 +105,7 @@ def attach_confusion_if_best(trial: optuna.Trial, value: float, artifacts: Path)
     if not better or cm is None:
         return None
     artifacts.mkdir(parents=True, exist_ok=True)
-    fig = confusion_figure(np.array(cm), f"trial #{trial.number}, all folds")
+    fig = confusion_figure(np.array(cm), f"trial #{trial.number}, all folds", labels)
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / CONFUSION_PNG
         fig.savefig(png, dpi=110, bbox_inches="tight")

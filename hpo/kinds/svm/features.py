@@ -44,7 +44,24 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
     """One clip (16 kHz float32) → one feature vector."""
     import librosa
 
-    sr = s.sample_rate
+    y = _trimmed(y, s)
+    power = np.abs(librosa.stft(y, n_fft=s.n_fft, hop_length=s.hop_length)) ** 2
+    mag = np.sqrt(power)
+    rms = librosa.feature.rms(S=mag, frame_length=s.n_fft)
+    parts = _cepstral_parts(power, s) + _spectral_parts(mag, s)
+    if s.energy:
+        parts += _energy_parts(y, rms, s)
+    if s.pitch:
+        parts.append(_pitch_part(y, rms, s))
+    parts.append(np.array([y.size / s.sample_rate]))  # voiced length after trimming: tempo
+    return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
+
+
+def _trimmed(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """Leading and trailing silence cut (unless that leaves less than one frame), then
+    padded to at least one frame."""
+    import librosa
+
     if s.trim_db is not None:
         trimmed, _ = librosa.effects.trim(
             y, top_db=s.trim_db, frame_length=s.n_fft, hop_length=s.hop_length
@@ -53,14 +70,19 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
             y = trimmed
     if y.size < s.n_fft:
         y = np.pad(y, (0, s.n_fft - y.size))
-    kw = {"n_fft": s.n_fft, "hop_length": s.hop_length}
-    power = np.abs(librosa.stft(y, **kw)) ** 2
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=s.n_mels)
+    return y
+
+
+def _cepstral_parts(power: np.ndarray, s: FeatureSettings) -> list[np.ndarray]:
+    """Statistics of the MFCCs (and their deltas) and of the log-mel spectrogram."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(S=power, sr=s.sample_rate, n_mels=s.n_mels)
     log_mel = librosa.power_to_db(mel)
-    parts: list[np.ndarray] = []
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=s.n_mfcc)
     blocks = [mfcc]
     if s.deltas:
+        # The widest odd window up to 9 that the clip's frames allow; none below 3.
         width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2)) if mfcc.shape[1] >= 3 else 0
         if width >= 3:
             blocks += [
@@ -69,9 +91,15 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
             ]
         else:
             blocks += [np.zeros_like(mfcc), np.zeros_like(mfcc)]
-    for b in blocks + [log_mel]:
-        parts += _stats(b, s.stats)
-    mag = np.sqrt(power)
+    return [p for b in [*blocks, log_mel] for p in _stats(b, s.stats)]
+
+
+def _spectral_parts(mag: np.ndarray, s: FeatureSettings) -> list[np.ndarray]:
+    """Statistics of spectral contrast and of the spectrum's shape, as configured."""
+    import librosa
+
+    sr = s.sample_rate
+    parts: list[np.ndarray] = []
     if s.spectral_contrast:
         parts += _stats(
             librosa.feature.spectral_contrast(S=mag, sr=sr, fmin=100.0, n_bands=6), s.stats
@@ -86,35 +114,41 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
             ]
         )
         parts += _stats(shape, s.stats)
-    rms = librosa.feature.rms(S=mag, frame_length=s.n_fft)
-    if s.energy:
-        zcr = librosa.feature.zero_crossing_rate(y, frame_length=s.n_fft, hop_length=s.hop_length)
-        log_rms = np.log(rms + 1e-8)
-        parts += _stats(np.vstack([log_rms, zcr[:, : log_rms.shape[1]]]), s.stats)
-        parts.append(np.array([log_rms.max(), np.ptp(log_rms)]))
-    if s.pitch:
-        f0 = librosa.yin(
-            y, fmin=s.fmin, fmax=s.fmax, sr=sr, frame_length=2048, hop_length=s.hop_length
-        )
-        # YIN gives a value for every frame; keep the loud ones as a voicing proxy.
-        n = min(f0.size, rms.shape[1])
-        loud = rms[0, :n] > 0.5 * np.median(rms[0, :n])
-        lf0 = np.log2(f0[:n][loud]) if loud.any() else np.log2(f0[:n])
-        dlf0 = np.diff(lf0) if lf0.size > 1 else np.zeros(1)
-        parts.append(
-            np.array(
-                [
-                    lf0.mean(),
-                    lf0.std(),
-                    np.percentile(lf0, 5),
-                    np.percentile(lf0, 95),
-                    np.abs(dlf0).mean(),
-                    loud.mean(),
-                ]
-            )
-        )
-    parts.append(np.array([y.size / sr]))  # voiced length after trimming: a tempo cue
-    return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
+    return parts
+
+
+def _energy_parts(y: np.ndarray, rms: np.ndarray, s: FeatureSettings) -> list[np.ndarray]:
+    """Statistics of log energy and zero-crossing rate, and the energy's peak and range."""
+    import librosa
+
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=s.n_fft, hop_length=s.hop_length)
+    log_rms = np.log(rms + 1e-8)
+    parts = _stats(np.vstack([log_rms, zcr[:, : log_rms.shape[1]]]), s.stats)
+    return [*parts, np.array([log_rms.max(), np.ptp(log_rms)])]
+
+
+def _pitch_part(y: np.ndarray, rms: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """Log-F0 level, spread, range, movement, and the share of loud frames."""
+    import librosa
+
+    f0 = librosa.yin(
+        y, fmin=s.fmin, fmax=s.fmax, sr=s.sample_rate, frame_length=2048, hop_length=s.hop_length
+    )
+    # YIN gives a value for every frame; keep the loud ones as a voicing proxy.
+    n = min(f0.size, rms.shape[1])
+    loud = rms[0, :n] > 0.5 * np.median(rms[0, :n])
+    lf0 = np.log2(f0[:n][loud]) if loud.any() else np.log2(f0[:n])
+    dlf0 = np.diff(lf0) if lf0.size > 1 else np.zeros(1)
+    return np.array(
+        [
+            lf0.mean(),
+            lf0.std(),
+            np.percentile(lf0, 5),
+            np.percentile(lf0, 95),
+            np.abs(dlf0).mean(),
+            loud.mean(),
+        ]
+    )
 
 
 def smile_features(y: np.ndarray, feature_set: str) -> np.ndarray:

@@ -139,8 +139,8 @@ def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
     import torch
     from transformers import Trainer, TrainerCallback
 
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.kinds.w2v.finetune import train as ft_train
     from hpo.kinds.w2v.finetune.objective import FinetuneObjective
 
@@ -207,7 +207,7 @@ def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
 def projected_hours(step_s: float, k: int, fixed_s: float) -> float:
     """The default w2v study (30 trials x 6 folds x its epochs) with K trials at once, each
     step taking ``step_s`` (measured with K processes sharing the device)."""
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
 
     spec = load_spec("w2v")
     t = spec.settings.training

@@ -82,8 +82,8 @@ def main() -> None:
     ap.add_argument("--select-k", default="250,500,1000,2000")
     args = ap.parse_args()
 
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
     from hpo.kinds.svm.objective import SvmObjective
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-fusion-"))

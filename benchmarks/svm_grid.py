@@ -165,8 +165,8 @@ def main() -> None:
     ap.add_argument("--select-k", type=int, default=None, help="the pipeline's select_k")
     args = ap.parse_args()
 
-    from hpo.config.study import load_spec
     from hpo.corpus.manifest import load_corpus
+    from hpo.kinds import load_spec
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-grid-"))
     root = corpus_for_bench(args.corpus, work)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config.study import load_spec
 from hpo.errors import SpecError
+from hpo.kinds import load_spec
 from tests.helpers import write_spec
 
 

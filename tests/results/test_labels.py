@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from hpo.corpus.ravdess import EMOTIONS
-from hpo.results.notes import class_names, confusion_figure, study_note, trial_note
 from hpo.results.report import _labels_line
+from hpo.study.open import study_note
+from hpo.trial.notes import class_names, confusion_figure, trial_note
 
 EMODB = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "bored"]
 

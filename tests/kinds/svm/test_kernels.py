@@ -63,7 +63,7 @@ def test_precomputed_kernels_match_the_pipeline(data: tuple, svm: dict) -> None:
 
 
 def test_a_k_above_the_set_size_is_no_selection(prepared: Path, tmp_path: Path) -> None:
-    from hpo.config.study import load_spec
+    from hpo.kinds import load_spec
     from hpo.kinds.svm.objective import SvmObjective
     from tests.helpers import write_spec
 

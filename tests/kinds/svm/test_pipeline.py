@@ -18,9 +18,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from hpo.cli import cli
-from hpo.config.study import load_spec
 from hpo.corpus.folds import corpus_folds
 from hpo.corpus.manifest import load_corpus
+from hpo.kinds import load_spec
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import corpus_features, speaker_normalize
 from hpo.kinds.svm.model import make_pipeline

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from hpo.config.study import load_spec
 from hpo.errors import SpecError
+from hpo.kinds import load_spec
 from tests.helpers import write_spec
 
 

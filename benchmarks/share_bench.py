@@ -133,41 +133,22 @@ def run_k(k: int, a: argparse.Namespace, path: Path) -> dict:
     }
 
 
-def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
-    """One fold through ``FinetuneObjective``: wall time, step compute, validation."""
-    import optuna
-    import torch
-    from transformers import Trainer, TrainerCallback
+def _clock_folds(spent: dict[str, float], sync) -> None:
+    """Add step and validation time to ``spent`` as the study's own fold runs: a clock on
+    the fold's callback (every step) and around ``Trainer.evaluate`` (its forward passes)."""
+    from transformers import Trainer
 
-    from hpo.corpus.manifest import load_corpus
-    from hpo.kinds import load_spec
     from hpo.kinds.w2v.finetune import train as ft_train
-    from hpo.kinds.w2v.finetune.objective import FinetuneObjective
 
-    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
-    spent = {"steps": 0.0, "eval": 0.0}
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kw):
+    class Watch(ft_train._Watch):  # the fold's own callback, plus a clock
+        def on_step_begin(self, *x, **k):
             sync()
             self.t = time.perf_counter()
 
-        def on_step_end(self, args, state, control, **kw):
+        def on_step_end(self, *x, **k):
             sync()
             spent["steps"] += time.perf_counter() - self.t
-
-    real_watch = ft_train._Watch
-
-    class Watch(real_watch):  # the fold's own callback, plus a clock
-        def __init__(self, monitor):
-            super().__init__(monitor)
-            self.clock = Clock()
-
-        def on_step_begin(self, *x, **k):
-            self.clock.on_step_begin(*x, **k)
-
-        def on_step_end(self, *x, **k):
-            self.clock.on_step_end(*x, **k)
+            return super().on_step_end(*x, **k)
 
     real_evaluate = Trainer.evaluate
 
@@ -180,16 +161,35 @@ def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
         return out
 
     ft_train._Watch, Trainer.evaluate = Watch, timed_evaluate
-    corpus = corpus_for_bench(a.corpus, work, a.clips_per_actor)
+
+
+def _one_epoch_spec(corpus: Path, path: Path):
+    """The shipped ``w2v`` study on ``corpus`` and model ``path``: one epoch (the cost is
+    per fold), no epoch stage (the fold runs under a FixedTrial)."""
+    from hpo.kinds import load_spec
+
     spec = load_spec("w2v").with_overrides(corpus=corpus, model=str(path))
-    s = spec.settings  # one epoch (the cost is per fold); no epoch stage (a FixedTrial)
-    spec = dataclasses.replace(
+    s = spec.settings
+    return dataclasses.replace(
         spec,
         settings=dataclasses.replace(s, training=dataclasses.replace(s.training, epochs=1.0)),
         pruner=dataclasses.replace(spec.pruner, epoch_stage=False),
     )
+
+
+def fold_cost(a: argparse.Namespace, path: Path, work: Path) -> dict:
+    """One fold through ``FinetuneObjective``: wall time, step compute, validation."""
+    import optuna
+    import torch
+
+    from hpo.corpus.manifest import load_corpus
+    from hpo.kinds.w2v.finetune.objective import FinetuneObjective
+
+    spent = {"steps": 0.0, "eval": 0.0}
+    _clock_folds(spent, torch.cuda.synchronize if a.device == "cuda" else (lambda: None))
+    corpus = corpus_for_bench(a.corpus, work, a.clips_per_actor)
     t = time.perf_counter()
-    objective = FinetuneObjective(spec, load_corpus(corpus), None)
+    objective = FinetuneObjective(_one_epoch_spec(corpus, path), load_corpus(corpus), None)
     setup = time.perf_counter() - t
     trial = optuna.trial.FixedTrial(
         {"learning_rate": 5e-5, "warmup_ratio": 0.1, "max_grad_norm": 1.0, "pooling": "mean"}
@@ -255,36 +255,40 @@ def main() -> None:
         work = Path(tmp)
         path = _model_dir(a.model, work)
         rows = [run_k(k, a, path) for k in ks]
-        one = rows[0]["clips_s"]
-        for r in rows:
-            steps = ", ".join(f"{p['median']:.3f}" for p in r["procs"])
-            peak = [p["peak_gib"] for p in r["procs"] if p["peak_gib"] is not None]
-            mem = f", peak {max(peak):.2f} GiB per process" if peak else ""
-            print(
-                f"[{a.device}] K={r['k']}: step s per process {steps}; aggregate "
-                f"{r['clips_s']:.1f} clips/s = {r['clips_s'] / one:.2f}x K=1{mem}"
-            )
+        _print_ks(a, rows)
+        fixed = 0.0 if a.skip_fold else _print_fold(a, fold_cost(a, path, work))
         best = max(rows, key=lambda r: r["clips_s"])
-        fixed = 0.0
-        if not a.skip_fold:
-            fc = fold_cost(a, path, work)
-            setup = fc["setup"]
-            print(f"[{a.device}] worker set-up (clips, backbone once, CNN cache): {setup:.1f} s")
-            for i, f in enumerate(fc["folds"]):
-                other = f["wall"] - f["steps"] - f["eval"]
-                print(
-                    f"[{a.device}] fold {i} (1 epoch, batch {a.batch}): {f['wall']:.2f} s wall = "
-                    f"{f['steps']:.2f} s steps + {f['eval']:.2f} s validation + "
-                    f"{other:.2f} s fixed cost"
-                )
-            last = fc["folds"][-1]
-            fixed = last["wall"] - last["steps"] - last["eval"]
         step_s = statistics.median(p["median"] for p in best["procs"])
         print(
             f"[{a.device}] projected default w2v study (30 trials x 6 folds, no pruning) at "
             f"K={best['k']}: {projected_hours(step_s, best['k'], fixed):.2f} h "
             f"(K=1: {projected_hours(rows[0]['procs'][0]['median'], 1, fixed):.2f} h)"
         )
+
+
+def _print_ks(a: argparse.Namespace, rows: list[dict]) -> None:
+    one = rows[0]["clips_s"]
+    for r in rows:
+        steps = ", ".join(f"{p['median']:.3f}" for p in r["procs"])
+        peak = [p["peak_gib"] for p in r["procs"] if p["peak_gib"] is not None]
+        mem = f", peak {max(peak):.2f} GiB per process" if peak else ""
+        print(
+            f"[{a.device}] K={r['k']}: step s per process {steps}; aggregate "
+            f"{r['clips_s']:.1f} clips/s = {r['clips_s'] / one:.2f}x K=1{mem}"
+        )
+
+
+def _print_fold(a: argparse.Namespace, fc: dict) -> float:
+    """Print the worker's set-up and each fold's split; return the last fold's fixed cost."""
+    print(f"[{a.device}] worker set-up (clips, backbone once, CNN cache): {fc['setup']:.1f} s")
+    for i, f in enumerate(fc["folds"]):
+        other = f["wall"] - f["steps"] - f["eval"]
+        print(
+            f"[{a.device}] fold {i} (1 epoch, batch {a.batch}): {f['wall']:.2f} s wall = "
+            f"{f['steps']:.2f} s steps + {f['eval']:.2f} s validation + {other:.2f} s fixed cost"
+        )
+    last = fc["folds"][-1]
+    return last["wall"] - last["steps"] - last["eval"]
 
 
 if __name__ == "__main__":

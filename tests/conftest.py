@@ -26,42 +26,52 @@ def synth_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# Caches the w2v tests still build inside the session corpus on first use; the w2v split
-# (issue #19) builds them in a session fixture of their own, then these leave the list.
-_WRITTEN_BY_TESTS = ("cache/w2v", "cache/layers")
-
-
 def _files(root: Path) -> dict[str, tuple[int, int]]:
-    """Size and modification time of every file under ``root`` but _WRITTEN_BY_TESTS."""
+    """Size and modification time of every file under ``root``."""
     files = {}
     for p in root.rglob("*"):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith(_WRITTEN_BY_TESTS):
+        if p.is_file():
             st = p.stat()
-            files[rel] = (st.st_size, st.st_mtime_ns)
+            files[p.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
     return files
 
 
 @pytest.fixture(scope="session")
 def prepared(synth_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The synthetic source prepared once, with the feature sets the shipped ``svm`` study can
-    pick already extracted into its cache (``hpo run`` would build them first; here no test
-    pays for them or writes them, whatever the order). Read-only: a test that needs to change
-    it takes ``prepared_copy``; at the end of the session, any file written, changed or
-    removed here is an error."""
+    """The synthetic source prepared once, with librosa's features (the set of every test
+    study that is not about feature sets, ``helpers.ONE_FEATURE_SET``) already extracted into
+    its cache, so no test pays for them or writes them, whatever the order. Tests of the
+    openSMILE sets take ``few_clips``. Read-only: a test that needs to change it takes
+    ``prepared_copy``; at the end of the session, any file written, changed or removed here
+    is an error."""
     from hpo.corpus.manifest import load_corpus
     from hpo.corpus.prepare import prepare
     from hpo.kinds import get_kind, load_spec
-    from tests.helpers import ROOT
+    from tests.helpers import ONE_FEATURE_SET, write_spec
 
     out = tmp_path_factory.mktemp("prepared") / "corpus"
     prepare(synth_src, out)
-    get_kind("svm").prepare(load_spec(ROOT / "studies" / "svm.toml"), load_corpus(out))
+    one_set = write_spec(tmp_path_factory.mktemp("spec") / "svm.toml", space=ONE_FEATURE_SET)
+    get_kind("svm").prepare(load_spec(one_set), load_corpus(out))
     before = _files(out)
     yield out
     after = _files(out)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"tests wrote into the session corpus {out}: {changed[:5]}"
+
+
+@pytest.fixture(scope="session")
+def few_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 48-clip corpus (6 actors, one clip per emotion, six folds of one actor): where a
+    test extracts every feature set, openSMILE's ComParE included, it pays for 48 clips,
+    not 384. Tests may add feature caches to it, nothing else."""
+    from hpo.corpus.prepare import prepare
+    from hpo.corpus.synth import synthesize
+
+    root = tmp_path_factory.mktemp("few")
+    synthesize(root / "src", actors=6, clips_per_actor=8, seed=3)
+    prepare(root / "src", root / "corpus")
+    return root / "corpus"
 
 
 @pytest.fixture

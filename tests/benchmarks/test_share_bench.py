@@ -33,6 +33,8 @@ def test_share_bench_runs_k_processes_and_a_fold_on_the_cpu(tmp_path: Path) -> N
         steps = [float(x) for x in line.group(1).split(",")]
         assert len(steps) == n and all(s > 0 for s in steps)
         assert float(line.group(2)) > 0
-    folds = re.findall(r"fold \d .* ([\d.]+) s wall = ([\d.]+) s steps \+ ([\d.]+) s validation", out)
+    folds = re.findall(
+        r"fold \d .* ([\d.]+) s wall = ([\d.]+) s steps \+ ([\d.]+) s validation", out
+    )
     assert len(folds) == 2 and all(float(s) > 0 and float(v) > 0 for _, s, v in folds), out
     assert re.search(r"projected default w2v study .* at K=[12]: [\d.]+ h", out), out

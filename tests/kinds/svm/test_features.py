@@ -16,8 +16,8 @@ from hpo.kinds.svm.features import cache_path, load_features
 from tests.helpers import write_spec
 
 
-def test_each_set_has_its_dimensions_and_its_own_cache(prepared: Path) -> None:
-    corpus = load_corpus(prepared)
+def test_each_set_has_its_dimensions_and_its_own_cache(few_clips: Path) -> None:
+    corpus = load_corpus(few_clips)
     dims = {"librosa": 403, "egemaps": 88, "compare": 6373}
     paths = set()
     for name, d in dims.items():
@@ -34,11 +34,11 @@ def test_each_set_has_its_dimensions_and_its_own_cache(prepared: Path) -> None:
 
 
 def test_the_chosen_feature_set_and_normalisation_follow_export_train_predict(
-    tmp_path: Path, prepared: Path, synth_src: Path
+    tmp_path: Path, few_clips: Path
 ) -> None:
     spec = write_spec(
         tmp_path / "svm.toml",
-        data={"corpus": str(prepared)},
+        data={"corpus": str(few_clips)},
         space={
             "feature_set": {"type": "categorical", "choices": ["egemaps"]},
             "speaker_norm": {"type": "categorical", "choices": [False]},
@@ -64,7 +64,7 @@ def test_the_chosen_feature_set_and_normalisation_follow_export_train_predict(
     assert doc["config"]["features"]["speaker_norm"] is False
     out = tmp_path / "model"
     assert run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)]).exit_code == 0
-    clip = str(sorted((synth_src / "Actor_05").glob("*.wav"))[0])
+    clip = str(sorted((few_clips.parent / "src" / "Actor_05").glob("*.wav"))[0])
     res = run.invoke(cli, ["predict", "--model", str(out), clip, "--json"])
     assert res.exit_code == 0, res.output  # one clip is enough without speaker_norm
     probs = json.loads(res.stdout)["predictions"][clip]

@@ -68,7 +68,7 @@ def w2v_corpus(prepared: Path, tmp_path_factory: pytest.TempPathFactory, device)
     from hpo.kinds.w2v.probe.objective import build_layer_cache
 
     root = tmp_path_factory.mktemp("w2v-corpus") / "corpus"
-    shutil.copytree(prepared, root)
+    _subset(prepared, root, every=4)  # 96 clips: 4 per actor, 16 per validation fold
     corpus = load_corpus(root)
     waves, prep = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
     model = new_classifier("tiny", {"pooling": "mean", "dropout": 0.0}, 0, len(corpus.labels))
@@ -81,13 +81,19 @@ def w2v_corpus(prepared: Path, tmp_path_factory: pytest.TempPathFactory, device)
 def small_corpus(w2v_corpus: Path, tmp_path: Path) -> Path:
     """A 24-clip corpus (one clip a speaker) of one's own, without caches: for tests that
     build, damage and rebuild them."""
+    root = tmp_path / "small"
+    _subset(w2v_corpus, root, every=4)
+    return root
+
+
+def _subset(src: Path, dst: Path, every: int) -> None:
+    """Every ``every``-th clip of the prepared corpus ``src`` (with their speakers, folds and
+    labels) as a corpus of its own at ``dst``, without caches."""
     from hpo.corpus.manifest import load_corpus, write_corpus
 
-    corpus = load_corpus(w2v_corpus)
-    keep = [c for i, c in enumerate(corpus.clips) if i % 16 == 0]
-    root = tmp_path / "small"
+    corpus = load_corpus(src)
+    keep = [c for i, c in enumerate(corpus.clips) if i % every == 0]
     for c in keep:
-        (root / c.path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(w2v_corpus / c.path, root / c.path)
-    write_corpus(root, keep, corpus.meta)
-    return root
+        (dst / c.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / c.path, dst / c.path)
+    write_corpus(dst, keep, corpus.meta)

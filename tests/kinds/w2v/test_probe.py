@@ -56,7 +56,7 @@ def test_probe_logits_equal_the_fine_tuning_classifiers(
     clf = new_classifier("tiny", {"pooling": pooling, "dropout": 0.1, "mask_time_prob": 0.0}, 0, 8)
     clf.load_state_dict(head.state_dict(), strict=False)  # the same head weights
     clf.eval()
-    idx = np.arange(0, len(corpus.clips), 37)[:10]
+    idx = np.arange(0, len(corpus.clips), 9)[:10]
     waves, _ = load_waves(corpus, "tiny", max_samples(MAX_SECONDS))
     with torch.no_grad():
         probe = head(*ProbeInputs(cache, pooling, -1).batch(torch.as_tensor(idx)))
@@ -153,7 +153,7 @@ def test_a_probe_on_another_layer_predicts_from_that_layer_after_hpo_train(
     head.load_state_dict(model.state_dict(), strict=False)  # the head the probe trained
     corpus = load_corpus(w2v_corpus)
     cache = build_layer_cache(corpus, "tiny", MAX_SECONDS)
-    idx = np.arange(0, len(corpus.clips), 41)[:8]
+    idx = np.arange(0, len(corpus.clips), 11)[:8]
     waves, _ = load_waves(corpus, str(out), max_samples(MAX_SECONDS))
     with torch.no_grad():
         on_layer_1 = head(*ProbeInputs(cache, "mean", 1).batch(torch.as_tensor(idx)))

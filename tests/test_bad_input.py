@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from tests.helpers import write_spec
+from tests.helpers import ONE_FEATURE_SET, write_spec
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -26,7 +26,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> dict[str,
     """A study database with a finished study, a study file and a corpus; tests only read
     them (each test checks that nothing changed)."""
     tmp_path = tmp_path_factory.mktemp("world")
-    spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)})
+    spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}, space=ONE_FEATURE_SET)
     db = tmp_path / "s.db"
     res = CliRunner().invoke(
         cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]

@@ -16,7 +16,7 @@ import pytest
 
 from hpo.kinds import load_spec
 from hpo.study.run import run_study
-from tests.helpers import ROOT, write_spec
+from tests.helpers import ONE_FEATURE_SET, ROOT, write_spec
 
 
 def _free_port() -> int:
@@ -34,7 +34,9 @@ def _get(url: str) -> dict:
 def finished_study(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> Path:
     """A two-trial study; the dashboard tests only read it."""
     tmp_path = tmp_path_factory.mktemp("dashboard")
-    spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
+    spec = load_spec(
+        write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}, space=ONE_FEATURE_SET)
+    )
     db = tmp_path / "s.db"
     run_study(spec, str(db), n_trials=2)
     return db

@@ -6,14 +6,17 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.results.report import FIGURES
-from tests.helpers import write_spec
+from tests.helpers import ONE_FEATURE_SET, write_spec
 
 
 def test_report_writes_every_figure_and_a_self_contained_page(
     tmp_path: Path, prepared: Path
 ) -> None:
     spec = write_spec(
-        tmp_path / "svm.toml", data={"corpus": str(prepared)}, sampler={"n_startup_trials": 3}
+        tmp_path / "svm.toml",
+        data={"corpus": str(prepared)},
+        sampler={"n_startup_trials": 3},
+        space=ONE_FEATURE_SET,
     )
     db = tmp_path / "s.db"
     run = CliRunner()

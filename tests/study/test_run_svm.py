@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from tests.helpers import trial_states, write_spec
+from tests.helpers import ONE_FEATURE_SET, trial_states, write_spec
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -23,7 +23,10 @@ def _run(*args: str) -> tuple[int, str]:
 @pytest.fixture
 def study_file(tmp_path: Path, prepared: Path) -> Path:
     return write_spec(
-        tmp_path / "svm.toml", data={"corpus": str(prepared)}, sampler={"n_startup_trials": 3}
+        tmp_path / "svm.toml",
+        data={"corpus": str(prepared)},
+        sampler={"n_startup_trials": 3},
+        space=ONE_FEATURE_SET,
     )
 
 
@@ -73,7 +76,10 @@ def test_changed_definition_is_refused_unless_asked(
     db = tmp_path / "s.db"
     assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
     changed = write_spec(
-        tmp_path / "svm.toml", data={"corpus": str(prepared)}, svm={"class_weight": "none"}
+        tmp_path / "svm.toml",
+        data={"corpus": str(prepared)},
+        space=ONE_FEATURE_SET,
+        svm={"class_weight": "none"},
     )
     code, out = _run("run", "--study", str(changed), "--n-trials", "2", "--storage", str(db))
     assert code == 2

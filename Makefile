@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # CUDA build. On a GPU machine: make setup TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench clean-venv
+.PHONY: setup demo test test-all test-heavy lint bench clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ lint: setup
 	$(BIN)/ruff check hpo tests benchmarks
 	$(BIN)/lint-imports
 
+# The quick suite (every test not marked slow); test-all adds the slow ones but the heavy
+# (what CI runs); test-heavy runs those.
 test: setup lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+
+test-all: setup lint
+	$(BIN)/python -m pytest -q -m "not heavy" --durations=15
+
+test-heavy: setup
+	$(BIN)/python -m pytest -q -m heavy --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/svm_bench.py

@@ -47,7 +47,7 @@ def test_help_does_not_import_torch_or_transformers() -> None:
 def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "\nmake test\n" in ci
+    assert "make test-all " in readme and "\nmake test-all\n" in ci
 
 
 def test_svm_study_never_imports_torch(tmp_path, few_clips) -> None:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_share_bench_runs_k_processes_and_a_fold_on_the_cpu(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp_path)}
     args = ["--device", "cpu", "--ks", "1,2", "--steps", "2", "--clips-per-actor", "2"]

@@ -114,6 +114,7 @@ def fast_heartbeat_spec(tmp_path: Path, prepared: Path) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
@@ -146,6 +147,7 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
         assert after[t] == v
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
@@ -199,6 +201,7 @@ def test_repeated_sigkills_lose_no_finished_trial(
     assert all(values[t] == v for t, v in finished.items())
 
 
+@pytest.mark.slow
 def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepared: Path) -> None:
     # A 600 s grace period, as for w2v: the heartbeat rule alone would make the resumed run
     # wait ten minutes before retrying the killed trial.

@@ -34,6 +34,7 @@ def _nested(spec: Path, db: Path, n: int) -> dict:
     return json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     r = CliRunner().invoke(

@@ -255,6 +255,7 @@ def test_three_runs_join_one_postgresql_study(postgres_url: str, spec_file: Path
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_workers_are_pinned_to_devices_round_robin(tmp_path: Path, spec_file: Path) -> None:
     db = tmp_path / "s.db"
     res = subprocess.run(

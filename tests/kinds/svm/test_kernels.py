@@ -65,9 +65,11 @@ def test_precomputed_kernels_match_the_pipeline(data: tuple, svm: dict) -> None:
 def test_a_k_above_the_set_size_is_no_selection(prepared: Path, tmp_path: Path) -> None:
     from hpo.kinds import load_spec
     from hpo.kinds.svm.objective import SvmObjective
-    from tests.helpers import write_spec
+    from tests.helpers import ONE_FEATURE_SET, write_spec
 
-    spec = load_spec(write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}))
+    spec = load_spec(
+        write_spec(tmp_path / "svm.toml", data={"corpus": str(prepared)}, space=ONE_FEATURE_SET)
+    )
     corpus = load_corpus(prepared)
     obj = SvmObjective(spec, corpus)
     s, fold = FeatureSettings(set="librosa", speaker_norm=True), obj.folds[0]

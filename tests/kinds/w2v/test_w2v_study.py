@@ -196,6 +196,7 @@ def test_export_train_predict_w2v_and_svm(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
     tmp_path: Path, prepared_copy: Path
 ) -> None:
@@ -238,6 +239,7 @@ def test_the_epoch_stage_stops_a_hopeless_trial_inside_its_first_fold(
     assert bad.user_attrs["screen_curve"][epoch - 1] < good.user_attrs["screen_curve"][epoch - 1]
 
 
+@pytest.mark.slow
 def test_devices_pins_a_single_worker_run(tmp_path: Path, w2v_corpus: Path) -> None:
     # One worker, --devices 0: the kind's own checks load torch before any trial; the device
     # must still be chosen before CUDA starts. A fresh process, as a user runs it.

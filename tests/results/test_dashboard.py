@@ -124,6 +124,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_dashboard_renders_study_trials_and_fold_attributes_in_chromium(
     dashboard: str, tmp_path: Path

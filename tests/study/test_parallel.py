@@ -112,6 +112,7 @@ for db in sys.argv[1:]:
 """
 
 
+@pytest.mark.slow
 def test_runs_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
     # Three `hpo run`s started at once on a new file: before, about one in ten lost the race
     # to create Optuna's tables ("UNIQUE constraint failed: alembic_version.version_num").

@@ -98,3 +98,15 @@ class FoldMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def final_fit(n_clips: int, t: dict[str, Any], out: Path, reporter: Any) -> tuple[Any, FoldMonitor]:
+    """The plan and the monitor of ``hpo train``'s one fit on all ``n_clips``, for either
+    path: its TensorBoard run is ``tensorboard_dir/train/<model folder>``, its epochs go to
+    the reporter's progress."""
+    from hpo.kinds.w2v.schedule import plan_fold
+
+    plan = plan_fold(n_clips, t)
+    tb = Path(t["tensorboard_dir"]) / "train" / out.name
+    on_epoch = reporter.epoch_done if reporter else None
+    return plan, FoldMonitor(0, t["epochs"], tb, plan.log_every, on_epoch)

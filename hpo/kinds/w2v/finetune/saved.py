@@ -17,9 +17,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     from hpo.kinds.w2v.finetune.cache import load_or_build
     from hpo.kinds.w2v.finetune.data import fold_examples
     from hpo.kinds.w2v.finetune.train import train_fold
-    from hpo.kinds.w2v.monitor import FoldMonitor
+    from hpo.kinds.w2v.monitor import final_fit
     from hpo.kinds.w2v.saved import save_classifier
-    from hpo.kinds.w2v.schedule import plan_fold
 
     m, t = cfg["model"], cfg["training"]
     device = training_device()
@@ -33,10 +32,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
         cache = load_or_build(model, waves, corpus, prep, device, log)
         model.bank = FrameBank(cache, cache_device(cache.nbytes, device, log))
         lengths = cache.lengths()
-    plan = plan_fold(len(waves), t)
-    tb = Path(t["tensorboard_dir"]) / "train" / out.name
-    on_epoch = reporter.epoch_done if reporter else None
-    with FoldMonitor(0, t["epochs"], tb, plan.log_every, on_epoch) as monitor:
+    plan, monitor = final_fit(len(waves), t, out, reporter)
+    with monitor:
         train_fold(
             model,
             {**t, "eval_every_epoch": False},

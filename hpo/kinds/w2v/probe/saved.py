@@ -15,12 +15,11 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
 
     from hpo.kinds.w2v.backbone import new_classifier
     from hpo.kinds.w2v.device import autocast_dtype, training_device
-    from hpo.kinds.w2v.monitor import FoldMonitor
+    from hpo.kinds.w2v.monitor import final_fit
     from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
     from hpo.kinds.w2v.probe.objective import build_layer_cache
     from hpo.kinds.w2v.probe.train import train_head
     from hpo.kinds.w2v.saved import save_classifier
-    from hpo.kinds.w2v.schedule import plan_fold
 
     m, t = cfg["model"], cfg["training"]
     device = training_device()
@@ -31,10 +30,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"], n_labels)
     head.to(device)
     everyone = np.arange(len(corpus.clips))
-    plan = plan_fold(len(everyone), t)
-    tb = Path(t["tensorboard_dir"]) / "train" / out.name
-    on_epoch = reporter.epoch_done if reporter else None
-    with FoldMonitor(0, t["epochs"], tb, plan.log_every, on_epoch) as monitor:
+    plan, monitor = final_fit(len(everyone), t, out, reporter)
+    with monitor:
         train_head(
             head,
             ProbeInputs(cache, m["pooling"], m["probe_layer"], device, log),

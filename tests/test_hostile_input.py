@@ -73,11 +73,11 @@ def test_storage_paths_that_cannot_be_created(tmp_path: Path, prepared: Path) ->
 
 
 @pytest.mark.parametrize("damage", ["missing clip", "garbage clip", "bad manifest row"])
-def test_a_corpus_damaged_after_preparation(
-    tmp_path: Path, prepared_copy: Path, damage: str
-) -> None:
-    shutil.rmtree(prepared_copy / "cache", ignore_errors=True)  # features must be computed
-    clip = sorted((prepared_copy / "clips").rglob("*.wav"))[5]
+def test_a_corpus_damaged_after_preparation(tmp_path: Path, few_clips: Path, damage: str) -> None:
+    # A copy of the 48-clip corpus without feature caches: the study must read every clip.
+    corpus = tmp_path / "corpus"
+    shutil.copytree(few_clips, corpus, ignore=shutil.ignore_patterns("cache"))
+    clip = sorted((corpus / "clips").rglob("*.wav"))[5]
     if damage == "missing clip":
         clip.unlink()
         needle = clip.name
@@ -85,12 +85,12 @@ def test_a_corpus_damaged_after_preparation(
         clip.write_bytes(b"RIFF but not really a wav file" * 10)
         needle = clip.name
     else:
-        m = prepared_copy / "manifest.csv"
+        m = corpus / "manifest.csv"
         lines = m.read_text().splitlines()
         lines[3] = "garbage,row"
         m.write_text("\n".join(lines) + "\n")
         needle = "manifest.csv:4: malformed manifest row"
-    spec = write_spec(tmp_path / "s.toml", data={"corpus": str(prepared_copy)})
+    spec = write_spec(tmp_path / "s.toml", data={"corpus": str(corpus)})
     db = tmp_path / "s.db"
     out = _fails_cleanly(
         ["run", "--study", str(spec), "--storage", str(db), "--n-trials", "1"], needle

@@ -1,8 +1,9 @@
 """Is the search space the right size? Two checks for ``hpo status`` and ``hpo report``.
 
 - **Edge**: the best trial's value of a numeric parameter lies in the outer 5% of its
-  range (of its logarithm, for a log-scale parameter). The optimum may lie outside the
-  space, so the study cannot find it: widen the range.
+  range (of its logarithm, for a log-scale parameter), once the study has 5 complete
+  trials. The optimum may lie outside the space, so the study cannot find it: widen the
+  range.
 - **Plateau**: many complete trials score the same to the last digit: fold for fold
   where the trials keep per-fold scores (every kind does), else their value. Whatever
   varied among them changed nothing (a hard-margin SVM scores the same for every C above
@@ -28,6 +29,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial
 
 EDGE = 0.05  # share of the (log) range at each end that counts as the edge
+# The best of fewer complete trials (the sampler's random start) says little about where the
+# optimum lies: no edge warning before then.
+EDGE_MIN_TRIALS = 5
 PLATEAU_DECIMALS = 4
 # A tie is a plateau from this many trials, or this share of the complete ones if more:
 # 10 of a 100-trial study (the budget target of issue #17 is fewer than 10).
@@ -43,7 +47,8 @@ def space_checks(complete: list[FrozenTrial], best: FrozenTrial | None, metric: 
         best: its best trial (None when there is none).
         metric: the objective's name, for the messages.
     """
-    warnings = edge_warnings(best) if best is not None else []
+    enough = best is not None and len(complete) >= EDGE_MIN_TRIALS
+    warnings = edge_warnings(best) if enough else []
     warnings += plateau_warnings(complete, metric)
     return {"warnings": warnings, "largest_tie": largest_tie(complete)}
 

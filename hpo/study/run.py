@@ -134,7 +134,9 @@ def run_study(
     before = _count(study, FINISHED)
     # Every worker, here or on other machines, points at the same corpus path in the spec.
     spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, corpus=str(corpus.root)))
-    if jobs == 1:
+    if jobs == 1 or before >= n_trials:
+        # At the total already, one pass here (it fails this machine's dead trials and runs
+        # none) instead of workers that would only start, import and exit.
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             run_worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
     else:

@@ -54,6 +54,15 @@ def test_edge_is_the_outer_five_percent_of_the_log_range() -> None:
     assert edge_warnings(_trial(0.7, C=550.0)) == []
 
 
+def test_no_edge_warning_before_five_complete_trials() -> None:
+    # The demo's first trials drew C at random: one at the edge is no reason to widen yet.
+    trials = [_trial(0.5 + i / 100, C=700.0 - i) for i in range(5)]
+    best = trials[-1]
+    assert space_checks(trials[:4], best, "accuracy")["warnings"] == []
+    (w,) = space_checks(trials, best, "accuracy")["warnings"]
+    assert w["kind"] == "edge" and w["param"] == "C" and w["side"] == "upper"
+
+
 def test_edge_on_linear_and_int_ranges_and_never_on_a_choice() -> None:
     # A linear range's edge is 5% of its width; an int's end is an edge too.
     ws = edge_warnings(_trial(0.7, coef0=0.97, degree=2, kernel="linear"))
@@ -130,7 +139,7 @@ def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float], fs: str = "
 
 def test_status_and_report_warn_on_a_study_at_the_edge(tmp_path: Path, prepared: Path) -> None:
     # Every trial in the lowest 5% of [0.001, 1000] (below 0.002): the best is at the edge.
-    db = _enqueued_study(tmp_path, prepared, [0.0011, 0.0014, 0.0018])
+    db = _enqueued_study(tmp_path, prepared, [0.0011, 0.0012, 0.0014, 0.0016, 0.0018])
     study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
     best_c = study.best_params["C"]
     expected = f"C = {best_c:.2g} is at the lower edge of [0.001, 1000]: widen the range"

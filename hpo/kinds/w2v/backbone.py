@@ -74,9 +74,11 @@ def tiny_backbone_dir(root: Path | None = None, seed: int = 0) -> Path:
         return root
     import torch
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers.utils import logging as hf_logging
 
     from hpo.util.io import atomic_dir
 
+    hf_logging.disable_progress_bar()  # its "Writing model shards" bar cut into hpo's output
     torch.manual_seed(seed)
     model = Wav2Vec2Model(tiny_config())
     model.config.hpo_random_init = True

@@ -54,6 +54,22 @@ def test_tiny_model_is_labelled_random_init() -> None:
     assert "NOT pretrained" in (Path(path) / "README.md").read_text()
 
 
+def test_building_the_tiny_backbone_prints_no_progress_bar(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    from hpo.kinds.w2v.backbone import tiny_backbone_dir
+
+    hf_logging.enable_progress_bar()  # as in a fresh `hpo run`, before anything quiets it
+    try:
+        assert (tiny_backbone_dir(tmp_path / "tiny") / "config.json").is_file()
+    finally:
+        hf_logging.disable_progress_bar()
+    out, err = capfd.readouterr()
+    assert "Writing model shards" not in out + err, err
+
+
 def test_logits_with_and_without_the_cnn_cache_match(
     w2v_corpus: Path, device: torch.device
 ) -> None:

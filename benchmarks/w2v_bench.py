@@ -39,7 +39,6 @@ def step_times(
     steps: int, batch: int, seconds: float, device: str, precision: str
 ) -> dict[str, float]:
     """Median seconds of a training step without and with the cache, and of the CNN alone."""
-    import numpy as np
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
@@ -58,27 +57,11 @@ def step_times(
     dtype = _autocast_dtype(device, precision)
     scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
 
-    def timed(fn) -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
-
     def cnn():
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
             return model.cnn_batch(x, lengths)
 
-    feats, frame_lengths = cnn()  # what the cache holds
-
-    # The cache as the study uses it: one tensor on the device, a batch is one gather.
-    from hpo.kinds.w2v.bank import FeatureCache, FrameBank
-
-    rows = [feats[i, : int(n)].float().cpu().numpy() for i, n in enumerate(frame_lengths)]
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    model.bank = FrameBank(FeatureCache(np.concatenate(rows), offsets), device)
+    _attach_cache(model, *cnn(), device)
     clip_ids = torch.arange(batch)
 
     def one(cached: bool) -> None:
@@ -92,17 +75,48 @@ def step_times(
         scaler.update()
         opt.zero_grad()
 
-    timed(lambda: one(False)), timed(lambda: one(True))  # warm-up
+    return _medians(one, cnn, steps, device)
+
+
+def _timed(fn, device: str) -> float:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def _attach_cache(model, feats, frame_lengths, device: str) -> None:
+    """The CNN cache as the study uses it: one tensor on the device, a batch is one gather."""
+    import numpy as np
+
+    from hpo.kinds.w2v.bank import FeatureCache, FrameBank
+
+    rows = [feats[i, : int(n)].float().cpu().numpy() for i, n in enumerate(frame_lengths)]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    model.bank = FrameBank(FeatureCache(np.concatenate(rows), offsets), device)
+
+
+def _medians(one, cnn, steps: int, device: str) -> dict[str, float]:
+    """Median step seconds, plain and cached (with each one's peak memory on a GPU), and
+    of the CNN alone."""
+    import torch
+
+    _timed(lambda: one(False), device), _timed(lambda: one(True), device)  # warm-up
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    out = {"plain": statistics.median(timed(lambda: one(False)) for _ in range(steps))}
+    out = {"plain": statistics.median(_timed(lambda: one(False), device) for _ in range(steps))}
     if device == "cuda":
         out["peak_plain"] = torch.cuda.max_memory_allocated() / 2**30
         torch.cuda.reset_peak_memory_stats()
-    out["cached"] = statistics.median(timed(lambda: one(True)) for _ in range(steps))
+    out["cached"] = statistics.median(_timed(lambda: one(True), device) for _ in range(steps))
     if device == "cuda":
         out["peak_cached"] = torch.cuda.max_memory_allocated() / 2**30
-    out["cnn"] = statistics.median(timed(cnn) for _ in range(steps))
+    out["cnn"] = statistics.median(_timed(cnn, device) for _ in range(steps))
     return out
 
 

@@ -11,7 +11,6 @@ TORCH_SPEC ?= torch==2.13.0
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	# torch through pip, whose configuration here finds the CPU build on local disk.
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" "uv>=0.5"
 	# The rest through uv: parallel downloads and bytecode compiling (fresh venv on 2 cores:
@@ -19,7 +18,6 @@ $(BIN)/.installed: pyproject.toml
 	# pip stays the fallback where uv cannot reach an index that pip's configuration names.
 	$(BIN)/uv pip install -q --python $(BIN)/python --compile-bytecode -e ".[dev]" \
 		|| $(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -c "from hpo.kinds.svm.features import compile_kernels; compile_kernels()"
 	touch $@
 
 setup: $(BIN)/.installed

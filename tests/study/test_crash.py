@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -103,6 +105,20 @@ def _retries_of(db: Path, number: int) -> list[int]:
     return [n for n, t in _trials(db).items() if t.system_attrs.get("failed_trial") == number]
 
 
+def _move_to_another_host(db: Path, number: int) -> None:
+    """Record trial ``number``'s worker as another machine's: only its heartbeat can then
+    tell that it died (this machine's own dead workers are failed at once)."""
+    con = sqlite3.connect(db)
+    with con:
+        cur = con.execute(
+            "UPDATE trial_user_attributes SET value_json = ? WHERE key = 'worker' AND "
+            "trial_id = (SELECT trial_id FROM trials WHERE number = ?)",
+            (json.dumps("another-host:1:1"), number),
+        )
+    con.close()
+    assert cur.rowcount == 1
+
+
 @pytest.fixture
 def fast_heartbeat_spec(tmp_path: Path, prepared: Path) -> Path:
     return write_spec(
@@ -128,6 +144,7 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
             killed = running[0]
             break
     assert killed is not None, "never caught a trial mid-run"
+    _move_to_another_host(db, killed)
     finished_before = {t: v for t, v in _values(db).items()}
     killed_params = _params(db)[killed]
 
@@ -136,6 +153,8 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     assert run.proc.returncode == 0, out
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"  # failed by the heartbeat check, not left RUNNING
+    # Optuna's stale-heartbeat rule, which records no reason; not the dead-worker rule.
+    assert "fail_reason" not in _trials(db)[killed].user_attrs
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == n
     assert "RUNNING" not in states.values() and "WAITING" not in states.values()
     retries = _retries_of(db, killed)
@@ -228,6 +247,7 @@ def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepar
     assert time.time() - start < 90  # not the 600 s grace period
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"
+    assert _trials(db)[killed].user_attrs["fail_reason"].endswith(" died")
     retries = _retries_of(db, killed)
     assert len(retries) == 1 and states[retries[0]] in ("COMPLETE", "PRUNED")
 

@@ -57,14 +57,6 @@ def clip_features(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
     return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
 
 
-def compile_kernels() -> None:
-    """Extract one second of noise. librosa compiles its numba kernels on first use (about
-    25 s on 2 cores, the first time only: numba caches them beside librosa's code), so
-    ``make setup`` pays that once instead of a study's first extraction."""
-    y = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
-    clip_features(y, FeatureSettings())
-
-
 def _trimmed(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
     """Leading and trailing silence cut (unless that leaves less than one frame), then
     padded to at least one frame."""

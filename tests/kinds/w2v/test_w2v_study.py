@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,13 +48,14 @@ def _scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 
-@pytest.mark.slow
-def test_tiny_trial_six_folds_tensorboard_and_schedule(
-    tmp_path: Path, w2v_corpus: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory, w2v_corpus: Path) -> dict:
+    """One w2v-tiny trial, run once for the tests that read it: its database, what ``hpo
+    run`` printed, and how often the backbone was read and a fold validated."""
     from hpo.kinds.w2v import backbone
     from hpo.kinds.w2v.finetune import train
 
+    tmp = tmp_path_factory.mktemp("tiny-study")
     calls = {"load_backbone": 0, "validations": 0}
     load, score = backbone.load_backbone, train._Scores.__call__
 
@@ -65,27 +67,28 @@ def test_tiny_trial_six_folds_tensorboard_and_schedule(
         calls["validations"] += 1
         return score(self, pred)
 
-    monkeypatch.setattr(backbone, "load_backbone", counting_load)
-    monkeypatch.setattr(train._Scores, "__call__", counting_score)
-    db = tmp_path / "s.db"
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--study",
-            # 20 updates an epoch: enough to see each phase of the schedule in every fold.
-            str(_spec(tmp_path, w2v_corpus, batch_size=4)),
-            "--n-trials",
-            "1",
-            "--storage",
-            str(db),
-        ],
-    )
+    db = tmp / "s.db"
+    # 20 updates an epoch: enough to see each phase of the schedule in every fold.
+    spec = _spec(tmp, w2v_corpus, batch_size=4)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)  # anything written relative to the working directory stays here
+        mp.setattr(backbone, "load_backbone", counting_load)
+        mp.setattr(train._Scores, "__call__", counting_score)
+        res = CliRunner().invoke(
+            cli, ["run", "--study", str(spec), "--n-trials", "1", "--storage", str(db)]
+        )
     assert res.exit_code == 0, res.output
+    return {"db": db, "output": res.output, "calls": calls}
+
+
+@pytest.mark.slow
+def test_tiny_trial_six_folds_tensorboard_and_schedule(tiny_study: dict) -> None:
+    db, calls = tiny_study["db"], tiny_study["calls"]
     # A worker reads the backbone from disk once, not once per fold; each of the 6 folds
     # validates once per epoch (2 epochs) and its last validation is its score (not redone).
     assert calls == {"load_backbone": 1, "validations": 12}
-    assert "RANDOMLY INITIALISED" in res.output and "SYNTHETIC" in res.output
+    output = tiny_study["output"]
+    assert "RANDOMLY INITIALISED" in output and "SYNTHETIC" in output
     (t,) = optuna.load_study(study_name="w2v-tiny", storage=f"sqlite:///{db}").trials
     assert t.state == optuna.trial.TrialState.COMPLETE
     assert len(t.user_attrs["fold_accuracy"]) == 6 and None not in t.user_attrs["fold_accuracy"]
@@ -132,25 +135,11 @@ def test_diverging_run_is_pruned_with_its_reason_and_the_study_goes_on(
 
 @pytest.mark.slow
 def test_export_train_predict_w2v_and_svm(
-    tmp_path: Path, w2v_corpus: Path, prepared: Path, synth_src: Path
+    tmp_path: Path, tiny_study: dict, prepared: Path, synth_src: Path
 ) -> None:
     run = CliRunner()
     db = tmp_path / "s.db"
-    assert (
-        run.invoke(
-            cli,
-            [
-                "run",
-                "--study",
-                str(_spec(tmp_path, w2v_corpus)),
-                "--n-trials",
-                "1",
-                "--storage",
-                str(db),
-            ],
-        ).exit_code
-        == 0
-    )
+    shutil.copyfile(tiny_study["db"], db)  # the w2v-tiny study; the svm study joins it here
     one_set = {  # the feature set does not matter here: one keeps the extraction short
         "feature_set": {"type": "categorical", "choices": ["librosa"]},
         "speaker_norm": {"type": "categorical", "choices": [True]},

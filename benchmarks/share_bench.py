@@ -57,9 +57,8 @@ def _trainer_proc(i: int, a: argparse.Namespace, path: str, barrier, queue) -> N
     import numpy as np
     import torch
 
-    from hpo.kinds.w2v.backbone import BackboneStore
+    from hpo.kinds.w2v.backbone import BackboneStore, quiet_transformers
     from hpo.kinds.w2v.bank import FeatureCache, FrameBank
-    from hpo.kinds.w2v.clips import quiet_transformers
     from hpo.kinds.w2v.device import autocast_dtype
     from hpo.kinds.w2v.schedule import make_optimizer
 

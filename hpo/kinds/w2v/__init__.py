@@ -56,8 +56,7 @@ class W2vKind(Kind):
         return ProbeObjective(spec, corpus, reporter)
 
     def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
-        from hpo.kinds.w2v.backbone import backbone_info
-        from hpo.kinds.w2v.clips import quiet_transformers
+        from hpo.kinds.w2v.backbone import backbone_info, quiet_transformers
         from hpo.kinds.w2v.device import claim_one_gpu
 
         quiet_transformers()

@@ -27,6 +27,14 @@ _HEAD_PREFIXES = ("quantizer.", "project_q.", "project_hid.", "final_proj.", "la
 _MASK_EMBED = "masked_spec_embed"
 
 
+def quiet_transformers() -> None:
+    """transformers' own progress bars and warnings would interleave with hpo's reporter."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _unreachable(name: str, e: Exception) -> HpoError:
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return HpoError(
@@ -74,11 +82,10 @@ def tiny_backbone_dir(root: Path | None = None, seed: int = 0) -> Path:
         return root
     import torch
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-    from transformers.utils import logging as hf_logging
 
     from hpo.util.io import atomic_dir
 
-    hf_logging.disable_progress_bar()  # its "Writing model shards" bar cut into hpo's output
+    quiet_transformers()  # its "Writing model shards" bar cut into hpo's output
     torch.manual_seed(seed)
     model = Wav2Vec2Model(tiny_config())
     model.config.hpo_random_init = True

@@ -10,14 +10,6 @@ from hpo.corpus.audio import TARGET_SR, load_clip
 from hpo.corpus.manifest import Corpus
 
 
-def quiet_transformers() -> None:
-    """transformers' own progress bars and warnings would interleave with hpo's reporter."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 def max_samples(max_seconds: float) -> int:
     return int(max_seconds * TARGET_SR)
 

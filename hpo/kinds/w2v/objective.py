@@ -10,7 +10,7 @@ import optuna
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
-from hpo.kinds.w2v.clips import quiet_transformers
+from hpo.kinds.w2v.backbone import quiet_transformers
 from hpo.kinds.w2v.guard import FoldGuard
 from hpo.kinds.w2v.monitor import FoldMonitor
 from hpo.kinds.w2v.schedule import FoldPlan

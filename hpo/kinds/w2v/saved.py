@@ -25,8 +25,8 @@ def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from hpo.kinds.w2v.backbone import preprocess
-    from hpo.kinds.w2v.clips import max_samples, quiet_transformers
+    from hpo.kinds.w2v.backbone import preprocess, quiet_transformers
+    from hpo.kinds.w2v.clips import max_samples
     from hpo.kinds.w2v.model import load_saved
 
     quiet_transformers()

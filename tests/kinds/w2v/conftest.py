@@ -24,7 +24,7 @@ def _in_tmp_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     root: Path = tmp_path_factory.getbasetemp() / "w2v-cwd"
     root.mkdir(exist_ok=True)
     monkeypatch.chdir(root)
-    from hpo.kinds.w2v.clips import quiet_transformers
+    from hpo.kinds.w2v.backbone import quiet_transformers
 
     quiet_transformers()
     return root

@@ -22,8 +22,8 @@ from hpo.trial.cv import FoldFn
 
 def build_cnn_cache(spec: StudySpec, corpus: Corpus, reporter=None) -> None:
     """The CNN cache of this study's backbone and corpus, built once before workers start."""
-    from hpo.kinds.w2v.backbone import BackboneStore
-    from hpo.kinds.w2v.clips import load_waves, max_samples, quiet_transformers
+    from hpo.kinds.w2v.backbone import BackboneStore, quiet_transformers
+    from hpo.kinds.w2v.clips import load_waves, max_samples
     from hpo.kinds.w2v.device import training_device
     from hpo.kinds.w2v.finetune.cache import load_or_build
 

@@ -23,8 +23,8 @@ def build_layer_cache(
 ) -> LayerCache:
     """The layer cache of backbone ``model_name`` for clips cut at ``max_seconds`` (built
     once; its size and build time printed)."""
-    from hpo.kinds.w2v.backbone import BackboneStore
-    from hpo.kinds.w2v.clips import load_waves, max_samples, preprocessing_key, quiet_transformers
+    from hpo.kinds.w2v.backbone import BackboneStore, quiet_transformers
+    from hpo.kinds.w2v.clips import load_waves, max_samples, preprocessing_key
     from hpo.kinds.w2v.device import training_device
     from hpo.kinds.w2v.probe import layers
 

@@ -101,7 +101,20 @@ def _mean(values: list[float | None]) -> float:
 
 class TrialFailed(Exception):
     """A trial that broke on an unexpected error: it ends FAIL (reason in ``fail_reason``)
-    and the study goes on. A bug shows in every trial, so the worker stops after a few."""
+    and the study goes on. A bug shows in every trial, so the worker stops after a few.
+    ``retry``: the cause was outside the trial's parameters (see ``Retryable``), so the
+    worker queues the same parameters again."""
+
+    def __init__(self, reason: str, retry: bool = False) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+class Retryable(Exception):
+    """Raised by a fold when it failed for a cause outside the trial's parameters (a GPU out
+    of memory, most often because of a neighbouring trial): the trial ends FAIL with this
+    reason and is queued again (up to ``max_retry``) instead of telling the sampler that
+    the configuration is bad."""
 
 
 def _one_line(e: BaseException) -> str:
@@ -151,6 +164,12 @@ class CvObjective:
             return value
         except (optuna.TrialPruned, HpoError, KeyboardInterrupt, MemoryError):
             raise
+        except Retryable as e:
+            reason = str(e) or type(e).__name__
+            trial.set_user_attr("fail_reason", reason)
+            if self.reporter:
+                self.reporter.log(f"trial {trial.number} failed: {reason} (queued again)")
+            raise TrialFailed(reason, retry=True) from e
         except Exception as e:
             reason = _one_line(e)
             trial.set_user_attr("fail_reason", reason)

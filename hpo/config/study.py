@@ -44,6 +44,15 @@ class ObjectiveSpec:
     metric: Literal["accuracy", "uar", "macro_f1"] = "accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
 
+    def check(self, where: str) -> None:
+        # Every metric hpo computes is better when higher: "minimize" would search for the
+        # worst configuration and still call it the best.
+        if self.direction != "maximize":
+            raise SpecError(
+                f"{where}: 'direction' = {self.direction!r}, but {self.metric} is better when "
+                'higher; use "maximize" (or leave the key out)'
+            )
+
 
 @dataclass(frozen=True)
 class SamplerSpec:
@@ -85,6 +94,15 @@ class PrunerSpec:
             raise SpecError(f"{where}: needs screen_fold >= 0 and epoch_startup_trials >= 1")
         if self.n_startup_steps < 0 or self.n_startup_trials < 0:
             raise SpecError(f"{where}: 'n_startup_steps' and 'n_startup_trials' must be >= 0")
+
+    def check_folds(self, n_folds: int, where: str) -> None:
+        """``screen_fold`` names one of ``n_folds`` folds: one past them would leave the epoch
+        stage silently doing nothing."""
+        if self.screen_fold >= n_folds:
+            raise SpecError(
+                f"{where}: 'screen_fold' = {self.screen_fold}, but there are {n_folds} folds "
+                f"(numbered 0 to {n_folds - 1}); use one of them (0 is the default)"
+            )
 
 
 @dataclass(frozen=True)
@@ -136,17 +154,8 @@ class StudySpec:
 
     @property
     def hash(self) -> str:
-        """Hash of everything that changes what a trial's value means.
-
-        Budget and crash-safety settings, the description and the corpus *path* are left
-        out: more trials, another timeout or the same corpus mounted elsewhere (another
-        worker machine) continue the same study. The corpus content is checked separately
-        through the manifest hash.
-        """
-        keep = {k: v for k, v in self.raw.items() if k not in ("budget", "run", "description")}
-        keep["data"] = {k: v for k, v in keep.get("data", {}).items() if k != "corpus"}
-        blob = json.dumps(keep, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Hash of everything that changes what a trial's value means (``spec_hash``)."""
+        return spec_hash(self.raw, getattr(self.settings, "OPERATIONAL", {}))
 
     def with_overrides(self, **changes: Any) -> StudySpec:
         """A copy with settings replaced (CLI flags such as --data or --model)."""
@@ -167,6 +176,34 @@ class StudySpec:
             else:
                 raise ValueError(key)
         return dataclasses.replace(self, data=data, settings=settings, raw=raw)
+
+
+# Sections that never change what a trial's value means: more trials, another timeout,
+# other crash-safety timings or words continue the same study.
+_NOT_HASHED = ("budget", "run", "description")
+
+
+def result_settings(raw: dict[str, Any], operational: Mapping[str, tuple[str, ...]]) -> dict:
+    """The parts of a parsed study file that a trial's value depends on.
+
+    Left out: the sections in ``_NOT_HASHED``, the corpus *path* (the same corpus mounted
+    elsewhere, on another worker machine, is the same study: its content is checked through
+    the manifest hash), and the kind's ``operational`` keys (logging, caches, loader
+    processes: how fast and how visibly trials run, not what they score).
+    """
+    keep = {k: v for k, v in raw.items() if k not in _NOT_HASHED}
+    skip = {"data": ("corpus",), **operational}
+    for section, keys in skip.items():
+        if isinstance(keep.get(section), dict):
+            keep[section] = {k: v for k, v in keep[section].items() if k not in keys}
+    return keep
+
+
+def spec_hash(raw: dict[str, Any], operational: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """Hash of ``result_settings``; computed again from a stored study's own ``spec`` when
+    it resumes, so a change of what is hashed never turns an old study into a changed one."""
+    blob = json.dumps(result_settings(raw, operational or {}), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 _COMMON = {
@@ -239,15 +276,19 @@ def spec_from_dict(
     space = parse_space(raw.get("space"), where)
     settings = settings_mod.Settings.from_tables(raw, where)
     settings_mod.check_space(space, where)
+    data = build(DataSpec, raw.get("data"), f"{where}: [data]")
+    pruner = build(PrunerSpec, raw.get("pruner"), f"{where}: [pruner]")
+    if isinstance(data.folds, int):  # "loso": the corpus's speakers decide (hpo run checks)
+        pruner.check_folds(data.folds, f"{where}: [pruner]")
     return StudySpec(
         name=name,
         kind=kind,
         path=path,
         description=str(raw.get("description", "")),
-        data=build(DataSpec, raw.get("data"), f"{where}: [data]"),
+        data=data,
         objective=build(ObjectiveSpec, raw.get("objective"), f"{where}: [objective]"),
         sampler=build(SamplerSpec, raw.get("sampler"), f"{where}: [sampler]"),
-        pruner=build(PrunerSpec, raw.get("pruner"), f"{where}: [pruner]"),
+        pruner=pruner,
         budget=build(BudgetSpec, raw.get("budget"), f"{where}: [budget]"),
         run=build(RunSpec, raw.get("run"), f"{where}: [run]"),
         space=space,

@@ -79,6 +79,8 @@ def run_nested(
         raise HpoError("nested cross-validation needs at least 3 outer folds")
     # Inside an outer fold, the same rule: K-1 folds (4 actors each on RAVDESS), or loso.
     inner_rule = LOSO if spec.data.folds == LOSO else len(outer_folds) - 1
+    # Inner studies have one fold fewer than the corpus (K-1 folds, or one speaker fewer).
+    spec.pruner.check_folds(len(outer_folds) - 1, f"{spec.path}: [pruner] (nested, inner)")
     metric = spec.objective.metric
     reporter = reporter or TrialReporter(n_trials, 0, metric)
     kind.prepare(spec, corpus, reporter)
@@ -87,7 +89,7 @@ def run_nested(
     for of in outer_folds:
         inner_spec = dataclasses.replace(spec, name=f"{spec.name}.nested-{of.index}")
         folds = inner_folds(corpus, of, inner_rule)
-        study = open_study(inner_spec, storage_url, corpus)
+        study = open_study(inner_spec, storage_url, corpus, folds=folds)
         study.set_user_attr("nested_outer_fold", of.index)
         study.set_user_attr("outer_valid_actors", list(of.valid_actors))
         study.set_user_attr(

@@ -13,9 +13,9 @@ from typing import Any
 
 import optuna
 
-from hpo.config.study import StudySpec
+from hpo.config.study import StudySpec, spec_hash
 from hpo.config.urls import redact
-from hpo.corpus.folds import corpus_folds
+from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
 from hpo.errors import StorageError
 from hpo.kinds import get_kind
@@ -24,9 +24,28 @@ from hpo.study.provenance import git_revision, package_versions
 from hpo.study.storage import open_storage
 from hpo.trial.notes import markdown_table
 
+# What a resume with --allow-changed-spec refreshes: everything that describes the data and
+# definition the study's next trials run on (the creation time and versions stay the first
+# run's; ``spec_changes`` keeps what each of these was before).
+_REFRESHED = (
+    "metric",
+    "spec_hash",
+    "spec",
+    "manifest_hash",
+    "corpus_path",
+    "corpus_name",
+    "labels",
+    "corpus_synthetic",
+    "corpus_clips",
+    "fold_rule",
+    "fold_actors",
+)
 
-def provenance(spec: StudySpec, corpus: Corpus) -> dict[str, Any]:
-    folds = corpus_folds(corpus, spec.data.folds)
+
+def provenance(spec: StudySpec, corpus: Corpus, folds: list[Fold] | None = None) -> dict[str, Any]:
+    """What the study's results depend on. ``folds``: the folds its trials are scored on
+    when they are not the corpus's own (a nested inner study: the outer fold's speakers)."""
+    folds = corpus_folds(corpus, spec.data.folds) if folds is None else folds
     kind = get_kind(spec.kind)
     return {
         "kind": spec.kind,
@@ -87,16 +106,21 @@ def _changed_sections(old: dict, new: dict) -> list[str]:
 
 
 def open_study(
-    spec: StudySpec, storage_url: str, corpus: Corpus, allow_changed: bool = False
+    spec: StudySpec,
+    storage_url: str,
+    corpus: Corpus,
+    allow_changed: bool = False,
+    folds: list[Fold] | None = None,
 ) -> optuna.Study:
-    """Create the study, or resume it after checking it is the same study on the same data."""
+    """Create the study, or resume it after checking it is the same study on the same data.
+    ``folds``: the folds its trials are scored on, when not the corpus's own (nested CV)."""
     storage = open_storage(storage_url, spec.run)
     # Creating the study and stamping its provenance are separate writes: under the lock the
     # workers share, a run joining at the same moment never sees a half-stamped study.
     lock = ask_lock(storage, storage_url, spec.name)
     try:
         lock.acquire()
-        return _create_or_check(storage, storage_url, spec, corpus, allow_changed)
+        return _create_or_check(storage, storage_url, spec, corpus, allow_changed, folds)
     finally:
         lock.close()
 
@@ -107,6 +131,7 @@ def _create_or_check(
     spec: StudySpec,
     corpus: Corpus,
     allow_changed: bool,
+    folds: list[Fold] | None = None,
 ) -> optuna.Study:
     direction = spec.objective.direction
     try:
@@ -117,7 +142,7 @@ def _create_or_check(
         raise StorageError(f"study '{spec.name}': {e}") from None
     attrs = study.user_attrs
     if "spec_hash" not in attrs:
-        prov = provenance(spec, corpus)
+        prov = provenance(spec, corpus, folds)
         for k, v in prov.items():
             study.set_user_attr(k, v)
         annotate_study(study, spec, prov)
@@ -127,7 +152,8 @@ def _create_or_check(
             f"study '{spec.name}' in {redact(storage_url)} is "
             f"{study.direction.name.lower()}d, the study file says {direction}"
         )
-    if attrs["spec_hash"] != spec.hash and not allow_changed:
+    same_spec = _stored_hash(attrs, spec) == spec.hash
+    if not same_spec and not allow_changed:
         changed = _changed_sections(attrs.get("spec", {}), spec.raw)
         raise StorageError(
             f"study '{spec.name}' was created from a different definition "
@@ -140,17 +166,33 @@ def _create_or_check(
             f" now {corpus.manifest_hash} at {corpus.root}); rerun with --allow-changed-spec "
             "to continue it anyway, or use a new study name"
         )
-    if attrs["spec_hash"] != spec.hash or attrs.get("manifest_hash") != corpus.manifest_hash:
-        history = list(attrs.get("spec_changes", []))
-        history.append(
-            {
-                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "spec_hash": spec.hash,
-                "manifest_hash": corpus.manifest_hash,
-            }
-        )
-        study.set_user_attr("spec_changes", history)
-        study.set_user_attr("spec_hash", spec.hash)
-        study.set_user_attr("spec", json.loads(json.dumps(spec.raw, default=str)))
-        study.set_user_attr("manifest_hash", corpus.manifest_hash)
+    if not same_spec or attrs.get("manifest_hash") != corpus.manifest_hash:
+        _refresh(study, spec, provenance(spec, corpus, folds))
     return study
+
+
+def _stored_hash(attrs: dict[str, Any], spec: StudySpec) -> str:
+    """The stored study's hash under today's rule, from its own stored definition (an older
+    hpo hashed settings, such as logging, that no longer count)."""
+    if isinstance(attrs.get("spec"), dict):
+        return spec_hash(attrs["spec"], getattr(spec.settings, "OPERATIONAL", {}))
+    return str(attrs.get("spec_hash"))
+
+
+def _refresh(study: optuna.Study, spec: StudySpec, prov: dict[str, Any]) -> None:
+    """A resume allowed to change definition or corpus: every attribute that describes them
+    is rewritten (labels, folds, corpus), and ``spec_changes`` keeps what they were."""
+    attrs = study.user_attrs
+    history = list(attrs.get("spec_changes", []))
+    history.append(
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "spec_hash": spec.hash,
+            "manifest_hash": prov["manifest_hash"],
+            "before": {k: attrs[k] for k in _REFRESHED if k in attrs and k != "spec"},
+        }
+    )
+    study.set_user_attr("spec_changes", history)
+    for k in _REFRESHED:
+        study.set_user_attr(k, prov[k])
+    annotate_study(study, spec, {**attrs, **{k: prov[k] for k in _REFRESHED}})

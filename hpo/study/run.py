@@ -164,7 +164,8 @@ def _checked_corpus(spec: StudySpec) -> Corpus:
     model never leaves an empty study database behind."""
     corpus = load_corpus(spec.data.corpus)
     get_kind(spec.kind).check(spec)
-    corpus_folds(corpus, spec.data.folds)
+    folds = corpus_folds(corpus, spec.data.folds)
+    spec.pruner.check_folds(len(folds), f"{spec.path}: [pruner]")  # loso: K known only now
     return corpus
 
 

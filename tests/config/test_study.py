@@ -63,6 +63,10 @@ def test_svm_space_names_and_conditions() -> None:
         ({"pruner": {"type": "hyperband"}}, "[pruner]: 'type' must be one of"),
         ({"budget": {"n_trials": 0}}, "[budget]: 'n_trials' must be at least 1"),
         ({"surprise": {"a": 1}}, "unknown key 'surprise'"),
+        # Every metric is better when higher: "minimize" would crown the worst trial.
+        ({"objective": {"direction": "minimize"}}, "[objective]: 'direction' = 'minimize'"),
+        # Folds are numbered 0..5: a screening fold past them would silently do nothing.
+        ({"pruner": {"screen_fold": 6}}, "[pruner]: 'screen_fold' = 6, but there are 6 folds"),
         ({"kind": "cnn"}, "'kind' must be one of"),
     ],
 )
@@ -113,8 +117,24 @@ def test_hash_ignores_budget_and_corpus_path_but_not_space(tmp_path: Path) -> No
         )
     )
     c = load_spec(write_spec(tmp_path / "c.toml", svm={"class_weight": "none"}))
-    assert a.hash == b.hash
+    # The kernel cache's size is memory, not results: it must not block a resume.
+    d = load_spec(write_spec(tmp_path / "d.toml", svm={"cache_size": 200.0}))
+    assert a.hash == b.hash == d.hash
     assert a.hash != c.hash
+
+
+def test_w2v_hash_ignores_logging_and_loader_settings_not_training(tmp_path: Path) -> None:
+    base = load_spec(write_spec(tmp_path / "a.toml", base="w2v"))
+    ops = load_spec(
+        write_spec(
+            tmp_path / "b.toml",
+            base="w2v",
+            training={"logging_steps": 7, "tensorboard_dir": "elsewhere", "dataloader_workers": 2},
+        )
+    )
+    lr = load_spec(write_spec(tmp_path / "c.toml", base="w2v", training={"epochs": 3.0}))
+    assert base.hash == ops.hash
+    assert base.hash != lr.hash
 
 
 @pytest.mark.parametrize(
@@ -122,6 +142,13 @@ def test_hash_ignores_budget_and_corpus_path_but_not_space(tmp_path: Path) -> No
     [
         ({"training": {"max_grad_norm": 0}}, "max_grad_norm must be positive"),
         ({"training": {"warmup_ratio": 0.7}}, "warmup_ratio + hold_ratio"),
+        ({"training": {"max_seconds": 0.0}}, "'max_seconds' = 0.0: clips are cut"),
+        ({"training": {"logging_steps": -1}}, "'logging_steps' = -1 must be 0 or more"),
+        ({"training": {"dataloader_workers": -2}}, "'dataloader_workers' = -2 must be 0"),
+        (
+            {"pruner": {"screen_fold": 9}},
+            "[pruner]: 'screen_fold' = 9, but there are 6 folds (numbered 0 to 5)",
+        ),
         ({"model": {"pooling": "median"}}, "[model]: 'pooling' must be one of"),
         (
             {"space": {"pooling": {"type": "categorical", "choices": ["mean", "median"]}}},

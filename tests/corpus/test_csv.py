@@ -80,6 +80,11 @@ def test_a_csv_corpus_prepares_with_its_own_labels(clips: list[Path], tmp_path: 
             "list.csv:3: speaker DC is 'male' here but 'female' on line 2",
         ),
         (lambda rows: [rows[0]], "has a header but no rows"),
+        # A typo is refused, not made a gender group of its own that fold balancing uses.
+        (
+            lambda rows: [rows[0], rows[1].replace(",\n", ",mael\n"), *rows[2:]],
+            "list.csv:2: gender 'mael' is not one of m, f",
+        ),
     ],
 )
 def test_mistakes_in_the_csv_are_one_line_and_write_nothing(

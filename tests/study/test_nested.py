@@ -53,6 +53,8 @@ def test_nested_cv_keeps_outer_actors_out_of_their_inner_search(spec: Path, tmp_
     for o in outer:
         inner = optuna.load_study(study_name=f"svm.nested-{o['fold']}", storage=f"sqlite:///{db}")
         folds = inner.user_attrs["inner_fold_actors"]
+        # Its provenance names the folds it was scored on, not the corpus's outer ones.
+        assert inner.user_attrs["fold_actors"] == folds
         inner_actors = [a for actors in folds.values() for a in actors]
         # Five inner folds of 2 women and 2 men over exactly the other 20 actors.
         assert sorted(inner_actors) == sorted(set(range(1, 25)) - set(o["actors"]))

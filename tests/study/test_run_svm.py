@@ -198,3 +198,58 @@ def test_speaker_normalisation_uses_each_speakers_own_clips_only() -> None:
     X2 = X.copy()
     X2[spk != 4] *= 100
     assert np.array_equal(speaker_normalize(X2, spk)[spk == 4], Z[spk == 4])
+
+
+def _without_label(corpus: Path, label: str) -> None:
+    """Drop every clip of ``label`` from a prepared corpus, and the label from its set."""
+    import csv
+
+    manifest = corpus / "manifest.csv"
+    with manifest.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with manifest.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if r["label"] != label)
+    meta = json.loads((corpus / "corpus.json").read_text())
+    meta["labels"] = [x for x in meta["labels"] if x != label]
+    (corpus / "corpus.json").write_text(json.dumps(meta))
+
+
+def test_allowed_change_refreshes_what_the_study_says_about_its_data(
+    tmp_path: Path, study_file: Path, prepared: Path, prepared_copy: Path
+) -> None:
+    db = tmp_path / "s.db"
+    assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
+    _without_label(prepared_copy, "calm")
+    args = ["run", "--study", str(study_file), "--n-trials", "2", "--storage", str(db)]
+    code, out = _run(*args, "--data", str(prepared_copy), "--allow-changed-spec")
+    assert code == 0, out
+    attrs = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}").user_attrs
+    # Before, only the hashes were rewritten: labels, clip count and path still named the
+    # first corpus, and reports named the new 7-class confusion matrices with 8 labels.
+    assert "calm" not in attrs["labels"] and len(attrs["labels"]) == 7
+    assert attrs["corpus_clips"] == 24 * 14 and attrs["corpus_path"] == str(prepared_copy)
+    before = attrs["spec_changes"][-1]["before"]
+    assert "calm" in before["labels"] and before["corpus_path"] == str(prepared)
+    assert before["corpus_clips"] == 24 * 16
+
+
+def test_operational_settings_and_an_older_hash_rule_resume_the_same_study(
+    tmp_path: Path, study_file: Path, prepared: Path
+) -> None:
+    db = tmp_path / "s.db"
+    assert _run("run", "--study", str(study_file), "--n-trials", "1", "--storage", str(db))[0] == 0
+    # A study written by an hpo whose hash covered other keys: judged by its stored definition.
+    study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
+    study.set_user_attr("spec_hash", "an-older-rule")
+    faster = write_spec(
+        tmp_path / "svm2.toml",
+        data={"corpus": str(prepared)},
+        sampler={"n_startup_trials": 3},
+        space=ONE_FEATURE_SET,
+        svm={"cache_size": 64.0},
+    )
+    code, out = _run("run", "--study", str(faster), "--n-trials", "2", "--storage", str(db))
+    assert code == 0, out
+    assert len(trial_states(db)) == 2

@@ -120,8 +120,14 @@ class PlainCsv(Format):
             )
         if not file.is_file():
             raise CorpusError(f"{where}: {row['path']} is not a file")
-        speaker, raw_gender = row["speaker"], row.get("gender", "")
-        gender = _GENDERS.get(raw_gender.lower(), raw_gender.lower())
+        speaker, raw_gender = row["speaker"], row.get("gender") or ""
+        gender = _GENDERS.get(raw_gender.strip().lower())
+        if gender is None:
+            # A typo would otherwise be a gender group of its own, which fold balancing uses.
+            raise CorpusError(
+                f"{where}: gender {raw_gender!r} is not one of m, f, male, female, man, woman "
+                "(or empty, u, unknown, na, n/a, ? when not known)"
+            )
         seen, seen_line = genders.get(speaker, (UNKNOWN, line))
         if seen == UNKNOWN:
             genders[speaker] = (gender, line)

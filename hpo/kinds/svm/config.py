@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from hpo.config.space import Param
 from hpo.config.tables import build_sections
@@ -107,6 +107,8 @@ class SvmFixed:
 class Settings:
     features: FeatureSettings
     svm: SvmFixed
+    # Memory, not results: left out of the study's hash (changing it resumes the study).
+    OPERATIONAL: ClassVar[dict[str, tuple[str, ...]]] = {"svm": ("cache_size",)}
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:

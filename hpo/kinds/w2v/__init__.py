@@ -28,7 +28,8 @@ class W2vKind(Kind):
             raise SpecError(
                 f"{spec.path}: [pruner] epoch_stage needs [training] eval_every_epoch = true"
             )
-        check_model(spec.settings.model.name)
+        m = spec.settings.model
+        check_model(m.name, None if m.finetune else m.probe_layer, f"{spec.path}: [model]")
 
     def describe(self, spec) -> dict[str, Any]:
         from hpo.kinds.w2v.backbone import backbone_info
@@ -56,10 +57,14 @@ class W2vKind(Kind):
         return ProbeObjective(spec, corpus, reporter)
 
     def train(self, cfg: dict[str, Any], corpus, out: Path, reporter) -> dict:
-        from hpo.kinds.w2v.backbone import backbone_info, quiet_transformers
+        from hpo.kinds.w2v.backbone import backbone_info, check_model, quiet_transformers
         from hpo.kinds.w2v.device import claim_one_gpu
 
         quiet_transformers()
+        m = cfg["model"]
+        # An exported config edited by hand gets the same check as a study file.
+        probe = None if m.get("finetune", True) else m.get("probe_layer", -1)
+        check_model(m["name"], probe, "[model]")
         claim_one_gpu(reporter.log if reporter else None)
         if cfg["model"].get("finetune", True):
             from hpo.kinds.w2v.finetune.saved import train_and_save

@@ -11,6 +11,8 @@ random initialisation would make a study meaningless.
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +128,20 @@ def load_config(name: str):
     return cfg
 
 
-def check_model(name: str) -> None:
-    """Fail before any trial starts when the backbone cannot be loaded."""
+def check_model(name: str, probe_layer: int | None = None, where: str = "[model]") -> None:
+    """Fail before any trial starts when the backbone cannot be loaded, or when
+    ``probe_layer`` names no layer of it (indices are never wrapped: 100 is a mistake, not
+    some other layer)."""
     resolve_model_name(name)
+    if probe_layer is None:
+        return
+    n_states = load_config(name).num_hidden_layers + 1  # the CNN's projection, then each layer
+    if not -n_states <= probe_layer < n_states:
+        raise HpoError(
+            f"{where} probe_layer = {probe_layer}: model {name!r} has {n_states} layer outputs; "
+            f"use 0 (the first transformer layer's input) to {n_states - 1} (the last), or "
+            f"-1 to -{n_states} counting from the last"
+        )
 
 
 def backbone_info(name: str) -> dict[str, Any]:
@@ -192,7 +205,21 @@ def load_feature_extractor(name: str):
     try:
         return Wav2Vec2FeatureExtractor.from_pretrained(path)
     except OSError:
+        _note_assumed_preprocessing(name)
         return Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True)
+
+
+@functools.cache
+def _note_assumed_preprocessing(name: str) -> None:
+    """Once per model and process: a checkpoint without ``preprocessor_config.json`` gets
+    wav2vec2-base's preprocessing, which the user must hear about (a backbone pre-trained on
+    unnormalised input would be fed other numbers than it learnt on)."""
+    print(
+        f"note: model {name!r} has no preprocessor_config.json; assuming 16 kHz input "
+        "normalised per clip to zero mean and unit variance (as wav2vec2-base); save the "
+        "right Wav2Vec2FeatureExtractor beside the model if it was pre-trained otherwise",
+        file=sys.stderr,
+    )
 
 
 def preprocess(fe, wave, max_samples: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from hpo.config.space import Param
 from hpo.config.tables import build_sections
@@ -88,12 +88,30 @@ class TrainingSettings:
             raise SpecError(f"{where}: learning_rate must be positive")
         if not isinstance(self.max_grad_norm, str) and self.max_grad_norm <= 0:
             raise SpecError(f'{where}: max_grad_norm must be positive or "off"')
+        if self.max_seconds <= 0:
+            raise SpecError(
+                f"{where}: 'max_seconds' = {self.max_seconds}: clips are cut to this many "
+                "seconds; give a positive number (RAVDESS clips are under 6)"
+            )
+        for key in ("logging_steps", "dataloader_workers"):
+            if getattr(self, key) < 0:
+                raise SpecError(
+                    f"{where}: '{key}' = {getattr(self, key)} must be 0 or more"
+                    + (" (0: about 50 points per fold)" if key == "logging_steps" else "")
+                )
 
 
 @dataclass(frozen=True)
 class Settings:
     model: ModelSettings
     training: TrainingSettings
+    # How visibly and how fast trials run, not what they score: left out of the study's
+    # hash, so changing them resumes the same study. (``feature_cache`` stays in: the cache
+    # holds the CNN's float32 output, while without it the CNN runs under the trial's
+    # autocast, which can move a score.)
+    OPERATIONAL: ClassVar[dict[str, tuple[str, ...]]] = {
+        "training": ("logging_steps", "tensorboard_dir", "dataloader_workers"),
+    }
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:

@@ -127,11 +127,19 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
         )
         b = r["best"]
         if b:
-            click.echo(f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} {b['params']}")
+            click.echo(
+                f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} ({b['label']}) "
+                f"{b['params']}"
+            )
             for m, vals in b["fold_scores"].items():
                 if vals:
                     shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
                     click.echo(f"    {m:>8} per fold: {shown}")
+        if p := r["best_pruned"]:  # a partial mean, never shown as a CV mean
+            click.echo(
+                f"  best pruned: trial {p['number']} {r['metric']} {p['partial_mean']:.4f} "
+                f"({p['label']}) {p['params']}"
+            )
         for w in r.get("warnings", []):  # the best at an edge of the space, or a plateau
             click.echo(f"  warning: {w['message']}")
 

@@ -196,12 +196,18 @@ def report(study: str, storage: str | None, out: Path | None) -> None:
 @storage_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-def dashboard(storage: str | None, host: str, port: int) -> None:
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The figures' store. Default: the one the studies' workers wrote to.",
+)
+def dashboard(storage: str | None, host: str, port: int, artifacts: Path | None) -> None:
     """Serve optuna-dashboard on the storage: metric names, per-fold notes, figures."""
     from hpo.config.paths import storage_url
     from hpo.results.dashboard import serve
 
-    serve(storage_url(storage), host, port)
+    serve(storage_url(storage), host, port, artifacts)
 
 
 @cli.command("nested")

@@ -46,7 +46,7 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return here
 
 
-@pytest.mark.slow  # a one-trial study: ~5 s
+@pytest.mark.slow  # a one-trial study: about 6 s
 def test_a_named_store_holds_the_figures_and_the_dashboard_serves_it(
     tmp_path: Path, prepared: Path, cwd: Path
 ) -> None:

@@ -62,7 +62,7 @@ def test_status_labels_a_pruned_trials_value_a_partial_mean(study_db: Path) -> N
     assert "0.1500" not in text
 
 
-@pytest.mark.slow  # ~5 s: the whole report, fANOVA included
+@pytest.mark.slow  # 3 to 9 s: the whole report, fANOVA included
 def test_report_tables_list_pruned_trials_apart_with_their_partial_mean(
     study_db: Path, tmp_path: Path
 ) -> None:

@@ -74,7 +74,7 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
     return {
         "wall": wall,
         "params": [t.params for t in trials],
-        "values": [t.value for t in trials],
+        "values": cv_means(trials),
         "curves": [list(t.user_attrs.get("screen_curve", [])) for t in trials],
         "epochs": [float(t.user_attrs.get("epochs_run", 0.0)) for t in trials],
         "screened": sum(
@@ -85,8 +85,18 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
     }
 
 
-def best(values: list) -> float:
-    return max(v for v in values if v is not None)
+def cv_means(trials: list) -> list[float | None]:
+    """Each trial's CV mean, None for a trial that has none: a pruned trial's Optuna value
+    is its last report (one fold's score under the Wilcoxon pruner), not a mean over folds,
+    and a best taken over it would compare one fold with six."""
+    from optuna.trial import TrialState
+
+    return [t.value if t.state == TrialState.COMPLETE else None for t in trials]
+
+
+def best(values: list[float | None]) -> float:
+    """The best CV mean of ``cv_means``; NaN when no trial completed."""
+    return max((v for v in values if v is not None), default=float("nan"))
 
 
 def replay_row(off: dict, warmup: int, pct: float, startup: int) -> str:

@@ -127,11 +127,19 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
         )
         b = r["best"]
         if b:
-            click.echo(f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} {b['params']}")
+            click.echo(
+                f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} ({b['label']}) "
+                f"{b['params']}"
+            )
             for m, vals in b["fold_scores"].items():
                 if vals:
                     shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
                     click.echo(f"    {m:>8} per fold: {shown}")
+        if p := r["best_pruned"]:  # a partial mean, never shown as a CV mean
+            click.echo(
+                f"  best pruned: trial {p['number']} {r['metric']} {p['partial_mean']:.4f} "
+                f"({p['label']}) {p['params']}"
+            )
         for w in r.get("warnings", []):  # the best at an edge of the space, or a plateau
             click.echo(f"  warning: {w['message']}")
 
@@ -188,12 +196,18 @@ def report(study: str, storage: str | None, out: Path | None) -> None:
 @storage_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-def dashboard(storage: str | None, host: str, port: int) -> None:
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The figures' store. Default: the one the studies' workers wrote to.",
+)
+def dashboard(storage: str | None, host: str, port: int, artifacts: Path | None) -> None:
     """Serve optuna-dashboard on the storage: metric names, per-fold notes, figures."""
     from hpo.config.paths import storage_url
     from hpo.results.dashboard import serve
 
-    serve(storage_url(storage), host, port)
+    serve(storage_url(storage), host, port, artifacts)
 
 
 @cli.command("nested")

@@ -2,7 +2,8 @@
 
 Every default is relative to the working directory (the project folder a user runs hpo
 in), so one folder holds a project's corpus, studies, models and logs. Each can be moved
-with an environment variable; a command-line option beats both.
+with an environment variable; a command-line option (or, for the dashboard figures, the
+study's ``[run] artifacts``) beats both.
 
 | what | default | variable |
 |---|---|---|
@@ -11,7 +12,7 @@ with an environment variable; a command-line option beats both.
 | exported configurations, trained models | ``models/`` | ``HPO_MODELS`` |
 | TensorBoard runs | ``runs/`` (a w2v study's ``tensorboard_dir``) | |
 | reports | ``reports/`` | ``HPO_REPORTS`` |
-| dashboard figures | ``artifacts/`` beside an SQLite file, else here | ``HPO_ARTIFACTS`` |
+| dashboard figures | ``artifacts/`` beside an SQLite file (PostgreSQL: none) | ``HPO_ARTIFACTS`` |
 
 Shipped study definitions are package data (``hpo.studies``): ``--study svm`` finds
 ``./studies/svm.toml`` first, then the shipped one, so hpo works from any directory.
@@ -19,7 +20,9 @@ Shipped study definitions are package data (``hpo.studies``): ``--study svm`` fi
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -42,12 +45,36 @@ def reports_dir() -> Path:
     return Path(os.environ.get("HPO_REPORTS") or "reports")
 
 
-def artifacts_dir(storage: str) -> Path:
-    """Dashboard artifacts: beside an SQLite database, so the two travel together."""
+def artifacts_dir(storage: str, named: str | None = None, warn: bool = True) -> Path | None:
+    """The artifact store of the dashboard's figures: ``named`` (a study's ``[run]
+    artifacts``), else ``$HPO_ARTIFACTS``, else ``artifacts/`` beside an SQLite database, so
+    the two travel together.
+
+    None for a server database (PostgreSQL) with no store named, after a one-line warning:
+    its workers run on several machines, and a folder of each one's working directory is no
+    store the dashboard's host can read. No figure is then written; the trials' notes and
+    ``hpo report`` hold the same matrices, so a run is not refused over it. ``warn=False``
+    for a caller with a better message of its own.
+    """
+    if named:
+        return Path(named)
     if os.environ.get("HPO_ARTIFACTS"):
         return Path(os.environ["HPO_ARTIFACTS"])
     db = sqlite_path(storage)
-    return (db.parent if db is not None else Path(".")) / "artifacts"
+    if db is None:
+        if warn:
+            _warn_once(
+                "hpo: warning: no artifact store named for a storage other than an SQLite file: "
+                "no dashboard figures; name a folder every worker and the dashboard host can read "
+                "([run] artifacts in the study file, or $HPO_ARTIFACTS)"
+            )
+        return None
+    return db.parent / "artifacts"
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def shipped_studies() -> dict[str, Path]:

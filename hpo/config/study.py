@@ -124,6 +124,9 @@ class RunSpec:
     heartbeat_interval: int = 30
     grace_period: int = 120
     max_retry: int = 3
+    # The dashboard's figures (artifact store): a folder every worker and the dashboard's
+    # host can read. Needed with PostgreSQL; beside the SQLite file by default.
+    artifacts: str | None = None
 
     def check(self, where: str) -> None:
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:

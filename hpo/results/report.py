@@ -15,6 +15,7 @@ from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
 from hpo.results.edges import space_checks, warnings_html
 from hpo.study.storage import load_study, open_storage
+from hpo.trial.metrics import CvValue, cv_value
 from hpo.trial.notes import confusion_figure
 from hpo.util.io import atomic_path, write_text_atomic
 
@@ -53,7 +54,7 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
     bt = study.best_trial
     notes: list[str] = []
 
-    _save(_history_figure(study, complete, metric, maximize), out / "history.png")
+    _save(history_figure(study, metric, maximize), out / "history.png")
     _save(_importances_figure(study, complete, notes), out / "importances.png")
     _save(_parallel_figure(study), out / "parallel.png")
     _save(_fold_spread_figure(ranked, metric), out / "fold_spread.png")
@@ -70,35 +71,51 @@ def make_report(storage_url: str, name: str, out: Path | None = None, top: int =
 
     extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
     extra += warnings_html(space_checks(complete, bt, metric))  # edge and plateau warnings
-    write_text_atomic(out / "index.html", _html(study, name, metric, bt, ranked, out, notes, extra))
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    table = trials_table(finished, metric, maximize, top)
+    write_text_atomic(out / "index.html", _html(study, name, metric, bt, table, out, notes, extra))
     return out / "index.html"
 
 
-def _history_figure(study: Any, complete: list, metric: str, maximize: bool):
-    """Every finished trial, and the best so far. Drawn here, not with Optuna's plot, which
-    leaves out PRUNED trials (most trials of a pruned study)."""
+def history_figure(study: Any, metric: str, maximize: bool):
+    """Every finished trial, and the best so far, as three series: complete trials' CV means,
+    pruned trials' partial means (over the folds each ran), the best CV mean so far.
+
+    Drawn here, not with Optuna's plot, which leaves out PRUNED trials (most trials of a
+    pruned study); and not from a pruned trial's Optuna value, its last report (one fold's
+    score under the Wilcoxon pruner), which is no mean of anything.
+    """
     fig, ax = _pyplot().subplots(figsize=(7, 4))
-    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    for state, color in ((TrialState.COMPLETE, "tab:blue"), (TrialState.PRUNED, "tab:gray")):
-        ts = [t for t in done if t.state == state and t.value is not None]
-        ax.scatter(
-            [t.number for t in ts],
-            [t.value for t in ts],
-            s=14,
-            color=color,
-            label=state.name.lower(),
-        )
+    values = finished_values(study, metric)
+    complete = [v for v in values if not v.partial]
+    pruned = [v for v in values if v.partial and v.value is not None]
+    n = max((v.folds or 0 for v in complete), default=0)
+    series = (
+        (complete, "tab:blue", "o", "complete: CV mean" + (f" over {n} folds" if n else "")),
+        (pruned, "tab:gray", "x", "pruned: partial mean over the folds it ran"),
+    )
+    for vs, color, marker, label in series:
+        xy = np.array([(v.number, v.value) for v in vs], dtype=float).reshape(-1, 2)
+        ax.scatter(xy[:, 0], xy[:, 1], s=14, color=color, marker=marker, label=label)
     best, xs, ys = None, [], []
-    for t in sorted(complete, key=lambda t: t.number):
-        if best is None or (t.value > best if maximize else t.value < best):
-            best = t.value
-        xs.append(t.number)
+    for v in complete:
+        if best is None or (v.value > best if maximize else v.value < best):
+            best = v.value
+        xs.append(v.number)
         ys.append(best)
-    ax.step(xs, ys, where="post", color="tab:red", label="best so far")
+    ax.step(xs, ys, where="post", color="tab:red", label="best CV mean so far")
     name = study.study_name
-    ax.set(xlabel="trial", ylabel=f"mean CV {metric}", title=f"{name}: optimisation history")
+    ax.set(
+        xlabel="trial", ylabel=f"{metric} (mean over folds)", title=f"{name}: optimisation history"
+    )
     ax.legend()
     return fig
+
+
+def finished_values(study: Any, metric: str) -> list[CvValue]:
+    """The complete and pruned trials' values, by trial number (see ``CvValue``)."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return [cv_value(t, metric) for t in sorted(done, key=lambda t: t.number)]
 
 
 def _importances_figure(study: Any, complete: list, notes: list[str]):
@@ -163,6 +180,39 @@ def _layer_weights_figure(bt: Any):
     return fig
 
 
+def trials_table(finished: list, metric: str, maximize: bool, top: int) -> str:
+    """The top complete trials (CV means), then the top pruned ones (partial means) under a
+    heading of their own, each value labelled with the folds it averages over."""
+    values = [(cv_value(t, metric), t.params) for t in finished]
+    complete = [(v, p) for v, p in values if not v.partial]
+    pruned = [(v, p) for v, p in values if v.partial and v.value is not None]
+    head = (
+        f"<tr><th>trial</th><th>{html.escape(metric)}</th><th>averaged over</th>"
+        "<th>params</th></tr>"
+    )
+
+    def table(rows: list[tuple[CvValue, dict]]) -> str:
+        rows = sorted(rows, key=lambda r: -r[0].value if maximize else r[0].value)[:top]
+        return (
+            f"<table>{head}"
+            + "".join(
+                f"<tr><td>#{v.number}</td><td>{v.value:.4f}</td><td>{html.escape(v.label)}</td>"
+                f"<td>{html.escape(str(p))}</td></tr>"
+                for v, p in rows
+            )
+            + "</table>"
+        )
+
+    out = f"<h2>Top complete trials</h2>{table(complete)}"
+    if pruned:
+        out += (
+            "<h2>Pruned trials, highest partial means</h2><p>A pruned trial ran only some "
+            "folds: its partial mean is over those, no CV mean to rank with the ones above."
+            f"</p>{table(pruned)}"
+        )
+    return out
+
+
 def _img(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -218,7 +268,7 @@ def _html(
     name: str,
     metric: str,
     bt: Any,
-    ranked: list,
+    table: str,
     out: Path,
     notes: list[str],
     extra: str = "",
@@ -233,10 +283,6 @@ def _html(
     states: dict[str, int] = {}
     for t in study.trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
-    rows = "".join(
-        f"<tr><td>#{t.number}</td><td>{t.value:.4f}</td><td>{html.escape(str(t.params))}</td></tr>"
-        for t in ranked
-    )
     figs = "".join(
         f'<figure><img alt="{f}" src="{_img(out / f"{f}.png")}"><figcaption>{f}</figcaption>'
         "</figure>"
@@ -258,7 +304,7 @@ td,th{{padding:2px 8px;text-align:left}}</style></head><body>
 <p>Provenance: spec {esc(str(attrs.get("spec_hash")))}, manifest
 {esc(str(attrs.get("manifest_hash")))}, git {esc(str(attrs.get("git_revision")))}.</p>
 {"".join(f"<p>{esc(n)}</p>" for n in notes)}
-<table><tr><th>trial</th><th>{esc(metric)}</th><th>params</th></tr>{rows}</table>
+{table}
 {extra}
 {figs}
 </body></html>

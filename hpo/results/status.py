@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo.results.edges import space_checks
 from hpo.study.storage import load_study, open_storage, study_names
+from hpo.trial.metrics import cv_value
 
 
 def study_status(storage_url: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -29,6 +30,7 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
             best = {
                 "number": bt.number,
                 "value": bt.value,
+                "label": cv_value(bt, metric).label,  # "mean over 6/6 folds"
                 "params": bt.params,
                 "fold_scores": {
                     m: bt.user_attrs.get(f"fold_{m}") for m in ("accuracy", "uar", "macro_f1")
@@ -44,8 +46,23 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
                 "trials": len(trials),
                 "states": {s.name: states.get(s.name, 0) for s in TrialState},
                 "best": best,
+                "best_pruned": best_pruned(trials, metric, study.direction.name == "MAXIMIZE"),
                 # Best value at the edge of a range, or a plateau of tied trials.
                 **space_checks(complete, study.best_trial if complete else None, metric),
             }
         )
     return out
+
+
+def best_pruned(trials: list[FrozenTrial], metric: str, maximize: bool) -> dict | None:
+    """The pruned trial with the best partial mean: the most promising trial the pruner
+    stopped. Its ``partial_mean`` (never ``value``: Optuna's value of a pruned trial is its
+    last report, one fold's score under Wilcoxon) is over the folds it ran, named in
+    ``label`` ("partial mean over 2/6 folds")."""
+    pruned = [cv_value(t, metric) for t in trials if t.state == TrialState.PRUNED]
+    scored = [v for v in pruned if v.value is not None]
+    if not scored:
+        return None
+    pick = (max if maximize else min)(scored, key=lambda v: v.value)
+    params = next(t.params for t in trials if t.number == pick.number)
+    return {**pick.as_dict(), "params": params}

@@ -81,7 +81,7 @@ def run_worker(
     if corpus.synthetic and reporter and index == 0:  # after the corpus was read: one note
         reporter.log("note: SYNTHETIC corpus; scores say nothing about real speech")
     fail_dead_local(study, storage, spec.run.max_retry)  # a resumed run retries them at once
-    inner.artifacts = artifacts_dir(storage_url)
+    inner.artifacts = artifacts_dir(storage_url, spec.run.artifacts)
     inner.label_names = corpus.labels  # names the confusion matrices of the dashboard's notes
     lock = ask_lock(storage, storage_url, spec.name)
     worker = _Worker(spec, study, storage, inner, lock, n_trials, deadline, reporter)

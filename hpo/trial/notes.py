@@ -2,7 +2,9 @@
 loop (``hpo.trial.cv``) as the trial runs:
 
 - a note on every finished trial: per-fold scores and the confusion matrix as tables;
-- the best trial's confusion matrix as a PNG artifact.
+- the best trial's confusion matrix as a PNG artifact, in the store the study names (see
+  ``hpo.config.paths.artifacts_dir``), whose absolute path is recorded on the study
+  (``STORE_ATTR``) for ``hpo dashboard`` to serve.
 
 The study's note (description, provenance) is written where the study is created
 (``hpo.study.open``).
@@ -20,6 +22,7 @@ import optuna
 from hpo.trial.metrics import METRICS
 
 CONFUSION_PNG = "confusion.png"
+STORE_ATTR = "artifact_store"  # the study's user attribute naming its artifact store
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -117,4 +120,7 @@ def attach_confusion_if_best(
             mimetype="image/png",
         )
     trial.set_user_attr("confusion_artifact", artifact_id)
+    store = str(artifacts.resolve())
+    if study.user_attrs.get(STORE_ATTR) != store:
+        study.set_user_attr(STORE_ATTR, store)
     return artifact_id

@@ -78,6 +78,9 @@ def cross_validate(
         trial.report(scores[metric] if report == "fold" else running, step=fold.index)
         if done < len(order) and trial.should_prune():
             trial.set_user_attr("pruned_reason", f"pruner stopped it after {done} fold(s)")
+            # Optuna keeps the last report as a pruned trial's value (one fold's score under
+            # Wilcoxon); the dashboard's trial table shows this beside it, named for what it is.
+            trial.set_user_attr(f"partial_mean_{metric}", round(running, 6))
             _note(trial, per_fold, confusion, labels)
             raise optuna.TrialPruned()
     for m in METRICS:

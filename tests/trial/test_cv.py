@@ -57,6 +57,9 @@ def test_wilcoxon_prunes_a_clearly_worse_trial_and_records_partial_folds(prepare
     assert done < 6
     assert sum(v is not None for v in second.user_attrs["fold_accuracy"]) == done
     assert "pruned_reason" in second.user_attrs
+    # The dashboard shows a pruned trial's mean over the folds it ran, named as such.
+    ran = [v for v in second.user_attrs["fold_accuracy"] if v is not None]
+    assert second.user_attrs["partial_mean_accuracy"] == pytest.approx(np.mean(ran))
 
 
 class _FakeObjective(CvObjective):

@@ -34,7 +34,20 @@ def calibration_splits(corpus) -> list[tuple[np.ndarray, np.ndarray]]:
     so the calibration never sees a speaker's clips on both sides of a split."""
     from hpo.corpus.folds import corpus_folds
 
-    return [(f.train, f.valid) for f in corpus_folds(corpus)]
+    folds = corpus_folds(corpus)
+    y = corpus.label_ids
+    for f in folds:
+        missing = sorted(set(y.tolist()) - set(y[f.train].tolist()))
+        if missing:
+            # Out-of-fold decision values need every label on each fold's training side.
+            name = corpus.labels[missing[0]]
+            raise HpoError(
+                f"{corpus.root}: label {name!r} is spoken only by speakers of fold {f.index} "
+                f"({', '.join(map(str, f.valid_actors))}), so its probabilities cannot be "
+                "calibrated on other speakers; add clips of it by other speakers, or prepare "
+                "the corpus with fewer folds (hpo data prepare --folds)"
+            )
+    return [(f.train, f.valid) for f in folds]
 
 
 def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> dict[str, Any]:
@@ -49,9 +62,8 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> dict[str, Any]:
     from hpo.kinds.svm.features import corpus_features
     from hpo.kinds.svm.pipeline import absolute_params, calibrated_pipeline, is_unit
 
-    s = FeatureSettings(**cfg["features"])
-    X = corpus_features(corpus, s)
-    splits = calibration_splits(corpus)
+    splits = calibration_splits(corpus)  # before features: a refused corpus costs nothing
+    X = corpus_features(corpus, FeatureSettings(**cfg["features"]))
     model = calibrated_pipeline(cfg["svm"], splits).fit(X, corpus.label_ids)
     joblib.dump(model, out / "model.joblib")
     scale = model.estimator_.named_steps["unit"].scale_ if is_unit(cfg["svm"]) else 1.0

@@ -32,9 +32,6 @@ from tests.helpers import write_spec
 PARAMS = {"feature_set": "librosa", "kernel": "linear", "C": 0.01}
 HELD_OUT = 0  # the study's fold 0: actors 1-4
 
-# A study, 'hpo train' and four 'hpo predict' runs (features of 64 clips) per parameter.
-pytestmark = pytest.mark.slow
-
 
 def _study(tmp: Path, prepared: Path, speaker_norm: bool) -> tuple[Path, Path]:
     """A one-trial study of PARAMS on the session corpus, exported; (study file, export)."""
@@ -78,6 +75,7 @@ def _training_corpus(corpus: Corpus, keep: np.ndarray, s: FeatureSettings, out: 
     return out
 
 
+# A study, 'hpo train' and four 'hpo predict' runs (features of 64 clips) per parameter.
 @pytest.fixture(scope="module", params=[False, True], ids=["raw", "speaker_norm"])
 def held_out(request, prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Fold 0's training speakers trained on by 'hpo train'; its held-out speakers labelled
@@ -125,6 +123,7 @@ def held_out(request, prepared: Path, tmp_path_factory: pytest.TempPathFactory) 
     }
 
 
+@pytest.mark.slow
 def test_predict_labels_held_out_speakers_as_cross_validation_scored_them(held_out: dict) -> None:
     fold, corpus = held_out["fold"], held_out["corpus"]
     # The reproduced fold is the one the study recorded.
@@ -139,6 +138,7 @@ def test_predict_labels_held_out_speakers_as_cross_validation_scored_them(held_o
     assert np.allclose(held_out["probs"].sum(1), 1, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_calibration_splits_never_put_a_speaker_on_both_sides(held_out: dict) -> None:
     sub = held_out["sub"]
     model = joblib.load(held_out["model"] / "model.joblib")
@@ -153,3 +153,28 @@ def test_calibration_splits_never_put_a_speaker_on_both_sides(held_out: dict) ->
     assert len(splits) == 5
     meta = json.loads((held_out["model"] / "hpo.json").read_text())
     assert meta["calibration"] == {"method": "sigmoid", "speaker_folds": 5}
+
+
+def test_train_refuses_a_label_no_other_speaker_fold_has(prepared: Path, tmp_path: Path) -> None:
+    """Calibrating on speaker folds needs every label on each fold's training side."""
+    corpus = load_corpus(prepared)
+    clips = [
+        dataclasses.replace(c, label="neutral") if c.label == "calm" and c.fold != 2 else c
+        for c in corpus.clips
+    ]
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write_corpus(root, clips, {k: v for k, v in corpus.meta.items() if k != "format"})
+    (root / "clips").symlink_to(prepared / "clips")
+    spec = load_spec(write_spec(tmp_path / "svm.toml"))
+    merged = spec.settings.merged({**PARAMS, "speaker_norm": False})
+    export = tmp_path / "best.json"
+    export.write_text(json.dumps({"config": {**merged, "kind": "svm", "data": {}}}))
+    out = tmp_path / "model"
+    args = ["train", "--config", str(export), "--data", str(root), "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert (
+        f"{root}: label 'calm' is spoken only by speakers of fold 2 (9, 10, 11, 12)" in res.output
+    )
+    assert not out.exists() and not (root / "cache").exists()

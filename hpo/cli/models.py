@@ -47,8 +47,13 @@ def train(config_path: Path, out: Path | None, data: Path | None) -> None:
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
 def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
-    """Print per-label probabilities for each CLIP (any wav; resampled to 16 kHz): the labels
-    of the corpus the model was trained on."""
+    """Print the label and per-label probabilities of each CLIP (any wav; resampled to
+    16 kHz), over the labels of the corpus the model was trained on.
+
+    The label is the model's decision, the one cross-validation scored (an SVM's: the SVC's
+    decision function). The probabilities are calibrated estimates of each label (an SVM's:
+    Platt scaling fitted on speaker folds of its training corpus); on a borderline clip the
+    most probable label can differ from the label."""
     from hpo.trained.predict import predict as run_predict
 
     r = run_predict(model_dir, list(clips))
@@ -60,8 +65,8 @@ def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
     if r["synthetic_training_corpus"]:
         click.echo("note: this model was trained on a SYNTHETIC corpus")
     for clip, probs in r["predictions"].items():
-        best = max(range(len(probs)), key=probs.__getitem__)
-        click.echo(f"{clip}: {r['labels'][best]} ({probs[best]:.2f})")
+        label = r["predicted"][clip]
+        click.echo(f"{clip}: {label} (p={probs[r['labels'].index(label)]:.2f})")
         click.echo(
             "  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs, strict=True))
         )

@@ -56,3 +56,12 @@ class Kind:
     def predict(self, model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
         """Class probabilities, one row per 16 kHz clip."""
         raise NotImplementedError
+
+    def classify(
+        self, model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(class index, class probabilities) per clip. The index is the decision the
+        kind's cross-validation scored; by default the most probable class, which a kind
+        whose probabilities are calibrated apart from that decision overrides."""
+        probs = self.predict(model_dir, meta, waves)
+        return probs.argmax(axis=1), probs

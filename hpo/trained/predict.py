@@ -1,5 +1,10 @@
-"""``hpo predict``: per-label probabilities for wav files from a model made by ``hpo train``
-(the labels of the corpus it was trained on)."""
+"""``hpo predict``: a label and per-label probabilities for wav files from a model made by
+``hpo train`` (the labels of the corpus it was trained on).
+
+The label is the model's own decision, the one cross-validation scored (an SVM's: its SVC's
+decision function). The probabilities are per-label estimates calibrated apart from it (an
+SVM's: Platt scaling on out-of-fold decision values over the training corpus's speaker
+folds), so on a borderline clip the most probable label can differ from the label."""
 
 from __future__ import annotations
 
@@ -42,10 +47,11 @@ def _read_meta(model_dir: Path) -> dict:
 
 
 def predict(model_dir: Path, clips: list[Path]) -> dict:
-    """``{"labels": [...], "random_init_model": bool, "predictions": {path: [p, ...]}}``."""
+    """``{"labels": [...], "random_init_model": bool, "synthetic_training_corpus": bool,
+    "predicted": {path: label}, "predictions": {path: [p, ...]}}``."""
     meta = _read_meta(model_dir)
     waves = [_read_clip(p) for p in clips]
-    probs = get_kind(meta["kind"]).predict(model_dir, meta, waves)
+    decided, probs = get_kind(meta["kind"]).classify(model_dir, meta, waves)
     if len(probs) and len(probs[0]) != len(meta["labels"]):
         # A label without a probability (or the reverse) would name every prediction wrong.
         raise HpoError(
@@ -56,6 +62,7 @@ def predict(model_dir: Path, clips: list[Path]) -> dict:
         "labels": meta["labels"],
         "random_init_model": bool(meta.get("random_init_model", False)),
         "synthetic_training_corpus": bool(meta.get("trained_on", {}).get("synthetic")),
+        "predicted": {str(p): meta["labels"][int(i)] for p, i in zip(clips, decided, strict=True)},
         "predictions": {
             str(p): [float(x) for x in row] for p, row in zip(clips, probs, strict=True)
         },

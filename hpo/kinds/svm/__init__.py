@@ -36,9 +36,14 @@ class SvmKind(Kind):
         return train_and_save(cfg, corpus, out)
 
     def predict(self, model_dir: Path, meta: dict[str, Any], waves):
-        from hpo.kinds.svm.model import predict_proba
+        return self.classify(model_dir, meta, waves)[1]
 
-        return predict_proba(model_dir, meta, waves)
+    def classify(self, model_dir: Path, meta: dict[str, Any], waves):
+        from hpo.kinds.svm.model import classify
+
+        # The SVC's own decision, which cross-validation scored, not the arg-max of the
+        # calibrated probabilities.
+        return classify(model_dir, meta, waves)
 
 
 KIND = SvmKind()

@@ -1,9 +1,11 @@
 """The SVM model of an exported configuration: trained on every clip, used for prediction.
 
-The saved scikit-learn Pipeline (``pipeline.make_pipeline``) holds every step fitted on the
-training clips: imputation, standardisation, the unit-norm scaling of scale-free C and
-gamma, and the SVC with Platt-scaled probabilities. Only speaker normalisation runs before
-it, on the clips' own speaker (see ``features.speaker_normalize``).
+``model.joblib`` is a ``pipeline.SpeakerCalibrated``: the scikit-learn Pipeline
+(``pipeline.make_pipeline``: imputation, standardisation, the unit-norm scaling of
+scale-free C and gamma, the SVC) fitted on every training clip, whose ``predict`` is the SVC
+decision cross-validation scored, and per-label probabilities from Platt scaling fitted on
+the corpus's speaker folds. Only speaker normalisation runs before it, on the clips' own
+speaker (see ``features.speaker_normalize``).
 """
 
 from __future__ import annotations
@@ -20,40 +22,80 @@ from hpo.errors import HpoError
 IMPUTE_FILE = "impute.npy"
 
 
-def make_pipeline(svm: dict[str, Any], probability: bool = False, seed: int = 0):
+def make_pipeline(svm: dict[str, Any], seed: int = 0):
     """A scikit-learn Pipeline from the merged ``[svm]`` settings of a study or an export."""
     from hpo.kinds.svm.pipeline import make_pipeline as _make
 
-    return _make(svm, probability, seed)
+    return _make(svm, seed)
+
+
+def calibration_splits(corpus) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The corpus's own speaker folds as (train, valid) index pairs: the study's protocol,
+    so the calibration never sees a speaker's clips on both sides of a split."""
+    from hpo.corpus.folds import corpus_folds
+
+    folds = corpus_folds(corpus)
+    y = corpus.label_ids
+    for f in folds:
+        missing = sorted(set(y.tolist()) - set(y[f.train].tolist()))
+        if missing:
+            # Out-of-fold decision values need every label on each fold's training side.
+            name = corpus.labels[missing[0]]
+            raise HpoError(
+                f"{corpus.root}: label {name!r} is spoken only by speakers of fold {f.index} "
+                f"({', '.join(map(str, f.valid_actors))}), so its probabilities cannot be "
+                "calibrated on other speakers; add clips of it by other speakers, or prepare "
+                "the corpus with fewer folds (hpo data prepare --folds)"
+            )
+    return [(f.train, f.valid) for f in folds]
 
 
 def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> dict[str, Any]:
     """Fit the exported configuration on every clip; ``model.joblib`` with probabilities.
 
     Returns the SVC's parameters on plain standardised features (``absolute_params``), for
-    ``hpo.json``: what to give scikit-learn's own StandardScaler + SVC for the same model."""
+    ``hpo.json``: what to give scikit-learn's own StandardScaler + SVC for the same model,
+    and the calibration's speaker folds."""
     import joblib
 
     from hpo.kinds.svm.config import FeatureSettings
     from hpo.kinds.svm.features import corpus_features
-    from hpo.kinds.svm.pipeline import absolute_params, is_unit
+    from hpo.kinds.svm.pipeline import absolute_params, calibrated_pipeline, is_unit
 
-    s = FeatureSettings(**cfg["features"])
-    X = corpus_features(corpus, s)
-    pipe = make_pipeline(cfg["svm"], probability=True).fit(X, corpus.label_ids)
-    joblib.dump(pipe, out / "model.joblib")
-    scale = pipe.named_steps["unit"].scale_ if is_unit(cfg["svm"]) else 1.0
-    return {"svc_on_standardised_features": absolute_params(cfg["svm"], scale)}
+    splits = calibration_splits(corpus)  # before features: a refused corpus costs nothing
+    X = corpus_features(corpus, FeatureSettings(**cfg["features"]))
+    model = calibrated_pipeline(cfg["svm"], splits).fit(X, corpus.label_ids)
+    joblib.dump(model, out / "model.joblib")
+    scale = model.estimator_.named_steps["unit"].scale_ if is_unit(cfg["svm"]) else 1.0
+    return {
+        "svc_on_standardised_features": absolute_params(cfg["svm"], scale),
+        "calibration": {"method": "sigmoid", "speaker_folds": len(splits)},
+    }
 
 
-def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
+def _decide(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(SVC decisions, calibrated probabilities) of the saved model on features ``X``."""
+    from hpo.kinds.svm.pipeline import SpeakerCalibrated
+
+    if isinstance(model, SpeakerCalibrated):
+        return model.predict(X), model.predict_proba(X)
+    # Saved before: Pipeline(..., CalibratedClassifierCV(SVC, ensemble=False)); its SVC,
+    # fitted on every clip, is still the decision (its probabilities are clip-calibrated).
+    Xt, calibrated = model[:-1].transform(X), model[-1]
+    return calibrated.calibrated_classifiers_[0].estimator.predict(Xt), calibrated.predict_proba(Xt)
+
+
+def classify(
+    model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(class index, per-label probabilities) of each clip, all taken as one speaker."""
     import joblib
 
     from hpo.kinds.svm.config import FeatureSettings
     from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
 
     try:
-        pipe = joblib.load(model_dir / "model.joblib")
+        model = joblib.load(model_dir / "model.joblib")
     except Exception as e:  # missing, truncated or not a pickle: any of a dozen types
         raise HpoError(
             f"{model_dir / 'model.joblib'}: cannot be loaded ({type(e).__name__}); "
@@ -72,4 +114,4 @@ def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
         X = np.where(np.isfinite(X), X, np.load(legacy)[None, :])
     if s.speaker_norm:
         X = speaker_normalize(X, np.zeros(len(X)))
-    return pipe.predict_proba(X)
+    return _decide(model, X)

@@ -5,7 +5,8 @@
 
 The trial objective fits the same preprocessing steps per fold (``preprocessing``) and
 feeds their output to a precomputed-kernel SVC (``kernels.py``); ``hpo train`` saves the
-whole pipeline, so ``hpo predict`` applies exactly what the cross-validation measured.
+whole pipeline (``SpeakerCalibrated``), so the label ``hpo predict`` gives is the decision
+cross-validation scored; its probabilities are Platt-scaled on speaker folds.
 
 Scale-free parameters (``[svm] scale = "unit"``). After standardisation a training row's
 mean squared norm is the number of non-constant features ``d``; dividing every feature by
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.utils.validation import check_is_fitted
 
@@ -137,18 +139,42 @@ def _kernel_args(svm: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_pipeline(svm: dict[str, Any], probability: bool = False, seed: int = 0):
-    """The whole pipeline of the merged ``[svm]`` settings of a study or an export."""
+def make_pipeline(svm: dict[str, Any], seed: int = 0):
+    """The whole pipeline of the merged ``[svm]`` settings of a study or an export: what
+    cross-validation fits and scores on each fold."""
     from sklearn.pipeline import Pipeline
 
-    model = svc(svm, seed)
-    if probability:
-        from sklearn.calibration import CalibratedClassifierCV
+    return Pipeline([*preprocessing(svm).steps, ("svc", svc(svm, seed))])
 
-        # Platt scaling fitted on internal cross-validation, then one SVC on all the data
-        # (what SVC(probability=True) did before scikit-learn deprecated it).
-        model = CalibratedClassifierCV(model, ensemble=False)
-    return Pipeline([*preprocessing(svm).steps, ("svc", model)])
+
+class SpeakerCalibrated(CalibratedClassifierCV):
+    """``CalibratedClassifierCV(pipeline, cv=speaker folds, ensemble=False)`` whose
+    ``predict`` is the pipeline's own: the SVC decision cross-validation scored, not the
+    arg-max of the calibrated probabilities (the two differ on borderline clips).
+
+    ``estimator_`` is the pipeline fitted on every clip; ``predict_proba`` applies Platt
+    scaling fitted on its out-of-fold decision values, one speaker fold at a time, so no
+    speaker's clips are on both sides of a calibration split."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> SpeakerCalibrated:
+        if self.ensemble is not False or isinstance(self.cv, int) or self.cv is None:
+            # An int would be clip-level stratified folds; an ensemble has no single decision.
+            raise ValueError("SpeakerCalibrated needs cv = speaker folds and ensemble=False")
+        super().fit(X, y, **fit_params)
+        self.estimator_ = self.calibrated_classifiers_[0].estimator
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict(X)
+
+
+def calibrated_pipeline(
+    svm: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]], seed: int = 0
+) -> SpeakerCalibrated:
+    """The pipeline, with per-label probabilities calibrated on ``splits``: (train, valid)
+    index pairs that keep each speaker on one side (the corpus's own speaker folds)."""
+    return SpeakerCalibrated(make_pipeline(svm, seed), method="sigmoid", cv=splits, ensemble=False)
 
 
 def absolute_params(svm: dict[str, Any], scale: float) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def test_train_saves_every_step_and_predict_applies_them(
     out, run = tmp_path / "model", CliRunner()
     res = run.invoke(cli, ["train", "--config", str(path), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    pipe = joblib.load(out / "model.joblib")
+    pipe = joblib.load(out / "model.joblib").estimator_
     # Imputation, scaling and the unit-norm factor are fitted steps of the saved model.
     assert [name for name, _ in pipe.steps] == ["impute", "scale", "unit", "svc"]
     assert not (out / "impute.npy").exists()
@@ -161,8 +161,17 @@ def test_train_saves_every_step_and_predict_applies_them(
     clips = [str(p) for p in sorted((synth_src / "Actor_05").glob("*.wav"))[:8]]
     res = run.invoke(cli, ["predict", "--model", str(out), *clips, "--json"])
     assert res.exit_code == 0, res.output
-    probs = np.array(list(json.loads(res.stdout)["predictions"].values()))
+    doc = json.loads(res.stdout)
+    probs = np.array(list(doc["predictions"].values()))
     assert probs.shape == (8, len(corpus.labels)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    # The text names each clip's label (the SVC's decision) with that label's probability.
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips])
+    assert res.exit_code == 0, res.output
+    heads = [line for line in res.output.splitlines() if not line.startswith((" ", "note:"))]
+    assert heads == [
+        f"{c}: {doc['predicted'][c]} (p={p[corpus.labels.index(doc['predicted'][c])]:.2f})"
+        for c, p in zip(clips, probs, strict=True)
+    ]
     # A damaged model file is one line, not a traceback.
     (out / "model.joblib").write_bytes(b"not a pickle at all")
     res = run.invoke(cli, ["predict", "--model", str(out), *clips])

@@ -361,11 +361,21 @@ def _staging(real: Path) -> Iterator[Path]:
     """A new directory beside ``real`` for the new corpus; removed if the run stops short."""
     stage = _beside(real, _STAGING, os.getpid())
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    if real.is_dir():  # the corpus keeps its permissions (a group-shared folder stays shared)
-        os.chmod(stage, real.stat().st_mode & 0o7777)
+    try:
+        stage.mkdir()
+        if real.is_dir():  # the corpus keeps its permissions (a group-shared folder stays so)
+            os.chmod(stage, real.stat().st_mode & 0o7777)
+    except OSError as e:
+        raise CorpusError(
+            f"{real.parent}: cannot write there ({e.strerror or e}); the new corpus is built "
+            "beside the old one and swapped in, so the folder that holds it must be writable"
+        ) from None
     try:
         yield stage
+    except OSError as e:  # a full disk while writing the manifest, say
+        raise CorpusError(
+            f"{real}: cannot write ({e.strerror or e}); the existing corpus there is unchanged"
+        ) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -383,15 +393,18 @@ def _swap_in(stage: Path, real: Path) -> None:
         old = _beside(real, _REPLACED, os.getpid())
         os.rename(real, old)
         os.rename(stage, real)
-    fsync_dir(real.parent)
+    try:
+        fsync_dir(real.parent)
+    except OSError as e:  # not "unchanged" (what the caller says of an OSError): it is in
+        raise CorpusError(f"{real}: the new corpus is in place but not flushed ({e})") from None
     _retire(old, real)
 
 
 def _retire(old: Path, real: Path) -> None:
     """Move what is not the corpus's own (feature caches) from the replaced corpus ``old``
     into ``real``, then remove ``old``."""
-    if old.is_dir() and real.is_dir():
-        for entry in old.iterdir():
+    with contextlib.suppress(OSError):  # the new corpus is in: a cache lost costs only time
+        for entry in old.iterdir() if real.is_dir() else ():
             if entry.name not in _OWN and not (real / entry.name).exists():
                 os.rename(entry, real / entry.name)
     shutil.rmtree(old, ignore_errors=True)

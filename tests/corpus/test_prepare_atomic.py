@@ -186,3 +186,29 @@ def test_without_an_atomic_exchange_a_kill_between_the_renames_is_undone(
         prepare(src, out, n_folds=FOLDS, jobs=1)
     assert _bytes(out) == before
     load_corpus(out)
+
+
+def test_a_full_disk_at_the_manifest_is_one_line_and_changes_nothing(
+    old: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hpo.cli import cli
+
+    src, out = old
+    before = _bytes(out)
+
+    def no_space(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(manifest_mod, "write_text_atomic", no_space)
+    res = CliRunner().invoke(
+        cli, ["data", "prepare", str(src), "--out", str(out), "--folds", "4", "--jobs", "1"]
+    )
+    assert res.exit_code == 2, res.output
+    assert res.output.strip() == (
+        f"hpo: error: {out}: cannot write (No space left on device); "
+        "the existing corpus there is unchanged"
+    )
+    assert _bytes(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "src"]

@@ -81,15 +81,15 @@ class _Input:
     where: str  # the source as the user named it (a folder, a zip, a CSV file)
 
 
-def _work(args: tuple[str, str, str, str, str, str | None]) -> dict:
+def _work(args: tuple[str, str, str, str, str, tuple[str, float] | None]) -> dict:
     """Worker: hash, then link the earlier run's clip when its source is the same content,
     else decode/resample/write into the staging directory."""
-    src_path, member, stage, old_root, rel_out, known_sha = args
+    src_path, member, stage, old_root, rel_out, known = args
     data = Source(Path(src_path)).read(member)
     sha = hashlib.sha256(data).hexdigest()
     out, old = Path(stage) / rel_out, Path(old_root) / rel_out
     out.parent.mkdir(parents=True, exist_ok=True)
-    if known_sha == sha and old.is_file():
+    if known is not None and known[0] == sha and _intact(old, known[1]):
         _link_or_copy(old, out)
         return {"status": "reused", "sha": sha}
     try:
@@ -105,6 +105,16 @@ def _work(args: tuple[str, str, str, str, str, str | None]) -> dict:
         "channels": channels,
         "sample_rate": rate,
     }
+
+
+def _intact(clip: Path, duration: float) -> bool:
+    """The earlier run's clip is there and as long as its manifest says: earlier hpo versions
+    rewrote clips in place, so one killed part-way left other audio under the same row."""
+    try:
+        info = sf.info(clip)
+    except (OSError, RuntimeError):  # missing, or not audio (libsndfile's errors vary)
+        return False
+    return info.samplerate == TARGET_SR and abs(info.frames / TARGET_SR - duration) < 1e-3
 
 
 def _link_or_copy(old: Path, new: Path) -> None:
@@ -184,7 +194,7 @@ def _decode_all(
             str(stage),
             str(out),
             e.out,
-            prev[e.out].source_sha256 if e.out in prev else None,
+            (prev[e.out].source_sha256, prev[e.out].duration) if e.out in prev else None,
         )
         for e in todo
     ]

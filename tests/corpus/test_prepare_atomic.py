@@ -212,3 +212,20 @@ def test_a_full_disk_at_the_manifest_is_one_line_and_changes_nothing(
     )
     assert _bytes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "src"]
+
+
+def test_a_clip_an_earlier_hpo_left_rewritten_under_its_old_row_is_decoded_again(
+    old: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Earlier versions rewrote clips in place: one killed part-way left other audio under an
+    unchanged manifest row. Such a clip is not reused as if its source's hash vouched for it."""
+    src, out = old
+    corpus = load_corpus(out)
+    unchanged = sorted(src.rglob("*.wav"))[1]  # the fixture changed every other one
+    clip = next(c for c in corpus.clips if c.source == unchanged.relative_to(src).as_posix())
+    sf.write(out / clip.path, np.full(8_000, 0.1, dtype=np.float32), 16_000)
+    r = prepare(src, out, n_folds=FOLDS, jobs=1)
+    assert (r.written, r.reused) == (17, 15)
+    fresh = prepare(src, tmp_path / "fresh", n_folds=FOLDS, jobs=1)
+    assert (out / clip.path).read_bytes() == (tmp_path / "fresh" / clip.path).read_bytes()
+    assert load_corpus(out).manifest_hash == load_corpus(fresh.out).manifest_hash

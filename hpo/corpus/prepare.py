@@ -313,8 +313,8 @@ def prepare(
 
     Args:
         src: the release's zip or folder (``None`` with ``manifest``).
-        out: corpus directory to write (created; an earlier run there is reused by content);
-            default ``data/NAME``.
+        out: corpus directory to write (created; an earlier run there is reused by content
+            and replaced whole, its feature caches kept); default ``data/NAME``.
         n_folds: ``K`` speaker folds or ``"loso"``; default 6, or ``"loso"`` when the corpus
             has fewer than 6 speakers.
         jobs: worker processes (default: all cores).

@@ -3,15 +3,26 @@ manifest + folds.
 
 The adapter (``hpo.corpus.formats``) says what each source file is; everything else is the
 same for every corpus. Every file of the source ends up either in the manifest or in the
-list of rejected inputs with its reason. Clip files are written atomically and the manifest
-and ``corpus.json`` last, so an interrupted run leaves no half-written file and a re-run
-redoes only what is missing or changed.
+list of rejected inputs with its reason.
+
+All or nothing: the new corpus is built in a staging directory beside the output (same file
+system), reusing the clips of an earlier run whose source is unchanged as hard links (the old
+files are never written to), and swapped in whole at the end, in one ``renameat2`` exchange
+where the system has it. Until then the old corpus is untouched and is what loads; a staging
+directory left by a killed run is removed by the next one. Whatever else the old directory
+held (feature caches, keyed by the manifest's hash) moves into the new one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import glob
 import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,10 +44,14 @@ from hpo.corpus.formats._base import Entry, Format
 from hpo.corpus.manifest import CORPUS_JSON, MANIFEST, Clip, read_manifest_rows, write_corpus
 from hpo.corpus.source import SYNTH_MARKER, Source, open_source
 from hpo.errors import CorpusError
-from hpo.util.io import atomic_path
+from hpo.util.io import exchange, fsync_dir, fsync_file, fsync_tree
 from hpo.util.parallel import pmap
 
 DEFAULT_FOLDS = 6
+# What prepare writes at a corpus's top level; anything else there (feature caches) is not
+# the corpus's and moves into the new corpus when it is swapped in.
+_OWN = frozenset({"clips", MANIFEST, CORPUS_JSON})
+_STAGING, _REPLACED = "preparing", "replaced"
 
 
 @dataclass
@@ -66,20 +81,23 @@ class _Input:
     where: str  # the source as the user named it (a folder, a zip, a CSV file)
 
 
-def _work(args: tuple[str, str, str, str, str | None]) -> dict:
-    """Worker: hash, then decode/resample/write unless the same content is already done."""
-    src_path, member, out_root, rel_out, known_sha = args
+def _work(args: tuple[str, str, str, str, str, tuple[str, float] | None]) -> dict:
+    """Worker: hash, then link the earlier run's clip when its source is the same content,
+    else decode/resample/write into the staging directory."""
+    src_path, member, stage, old_root, rel_out, known = args
     data = Source(Path(src_path)).read(member)
     sha = hashlib.sha256(data).hexdigest()
-    out = Path(out_root) / rel_out
-    if known_sha == sha and out.is_file():
+    out, old = Path(stage) / rel_out, Path(old_root) / rel_out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if known is not None and known[0] == sha and _intact(old, known[1]):
+        _link_or_copy(old, out)
         return {"status": "reused", "sha": sha}
     try:
         y, channels, rate = decode_16k_mono(data)
     except BadAudio as e:
         return {"status": "rejected", "sha": sha, "reason": str(e)}
-    with atomic_path(out) as tmp:
-        sf.write(tmp, y, TARGET_SR, subtype="PCM_16", format="WAV")
+    sf.write(out, y, TARGET_SR, subtype="PCM_16", format="WAV")
+    fsync_file(out)
     return {
         "status": "written",
         "sha": sha,
@@ -87,6 +105,25 @@ def _work(args: tuple[str, str, str, str, str | None]) -> dict:
         "channels": channels,
         "sample_rate": rate,
     }
+
+
+def _intact(clip: Path, duration: float) -> bool:
+    """The earlier run's clip is there and as long as its manifest says: earlier hpo versions
+    rewrote clips in place, so one killed part-way left other audio under the same row."""
+    try:
+        info = sf.info(clip)
+    except (OSError, RuntimeError):  # missing, or not audio (libsndfile's errors vary)
+        return False
+    return info.samplerate == TARGET_SR and abs(info.frames / TARGET_SR - duration) < 1e-3
+
+
+def _link_or_copy(old: Path, new: Path) -> None:
+    """A hard link: instant, and the old corpus's file is only read, never written."""
+    try:
+        os.link(old, new)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(old, new)
+        fsync_file(new)
 
 
 def _previous(out: Path) -> dict[str, Clip]:
@@ -148,15 +185,16 @@ def _plan(inp: _Input) -> tuple[list[Entry], list[dict[str, str]]]:
 
 
 def _decode_all(
-    inp: _Input, todo: list[Entry], out: Path, prev: dict[str, Clip], jobs: int | None
+    inp: _Input, todo: list[Entry], stage: Path, out: Path, prev: dict[str, Clip], jobs: int | None
 ) -> list[dict]:
     tasks = [
         (
             str(inp.source.path),
             e.member,
+            str(stage),
             str(out),
             e.out,
-            prev[e.out].source_sha256 if e.out in prev else None,
+            (prev[e.out].source_sha256, prev[e.out].duration) if e.out in prev else None,
         )
         for e in todo
     ]
@@ -169,7 +207,7 @@ def _decode_all(
 
 
 def _collect(
-    todo: list[Entry], results: list[dict], prev: dict[str, Clip], out: Path
+    todo: list[Entry], results: list[dict], prev: dict[str, Clip], stage: Path
 ) -> tuple[list[Clip], list[dict[str, str]], int, int]:
     """Clips (fold unset) in the adapter's order, rejected audio and duplicates by content,
     and how many clips were written and reused."""
@@ -184,7 +222,7 @@ def _collect(
         if r["sha"] in first_by_sha:
             rejected.append({"file": e.member, "reason": f"same audio as {first_by_sha[r['sha']]}"})
             if r["status"] == "written":
-                (out / e.out).unlink(missing_ok=True)
+                (stage / e.out).unlink(missing_ok=True)
             continue
         first_by_sha[r["sha"]] = e.member
         if r["status"] == "reused":
@@ -275,8 +313,8 @@ def prepare(
 
     Args:
         src: the release's zip or folder (``None`` with ``manifest``).
-        out: corpus directory to write (created; an earlier run there is reused by content);
-            default ``data/NAME``.
+        out: corpus directory to write (created; an earlier run there is reused by content
+            and replaced whole, its feature caches kept); default ``data/NAME``.
         n_folds: ``K`` speaker folds or ``"loso"``; default 6, or ``"loso"`` when the corpus
             has fewer than 6 speakers.
         jobs: worker processes (default: all cores).
@@ -296,21 +334,116 @@ def prepare(
     todo, rejected = _plan(inp)
     if n_folds is not None:  # an impossible rule is refused before any clip is written
         check_rule(n_folds, len({e.speaker for e in todo}))
-    prev = _previous(out)
-    results = _decode_all(inp, todo, out, prev, jobs)
-    clips, bad_audio, written, reused = _collect(todo, results, prev, out)
-    rejected = sorted(rejected + bad_audio, key=lambda r: r["file"])
-    if not clips:
-        raise _no_clips(inp, rejected)
-    clips, rule, members = _with_folds(clips, n_folds)
-    labels = inp.adapter.label_set(c.label for c in clips)
-    write_corpus(out, clips, _meta(inp, corpus_name, labels, clips, rule, rejected))
-    # Clips of an earlier run that this source no longer has must not linger beside the
-    # manifest; removed once the new manifest (which does not name them) is in place.
-    keep = {c.path for c in clips}
-    for old in prev:
-        if old not in keep:
-            (out / old).unlink(missing_ok=True)
+    real = _target(out)
+    _clear_leftovers(real)
+    prev = _previous(real)
+    with _staging(real) as stage:
+        results = _decode_all(inp, todo, stage, real, prev, jobs)
+        clips, bad_audio, written, reused = _collect(todo, results, prev, stage)
+        rejected = sorted(rejected + bad_audio, key=lambda r: r["file"])
+        if not clips:
+            raise _no_clips(inp, rejected)
+        clips, rule, members = _with_folds(clips, n_folds)
+        labels = inp.adapter.label_set(c.label for c in clips)
+        write_corpus(stage, clips, _meta(inp, corpus_name, labels, clips, rule, rejected))
+        _swap_in(stage, real)
     return PrepareReport(
         out, clips, rejected, written, reused, members, inp.synthetic, corpus_name, labels, rule
     )
+
+
+def _target(out: Path) -> Path:
+    """The directory to replace: a symlinked corpus is replaced where it lives, and the link
+    stays."""
+    real = out.resolve() if out.is_symlink() else out.absolute()
+    if real.exists() and not real.is_dir():
+        raise CorpusError(f"{out}: exists and is not a directory; give another --out")
+    real.parent.mkdir(parents=True, exist_ok=True)
+    return real
+
+
+def _beside(real: Path, tag: str, pid: int) -> Path:
+    return real.parent / f".{real.name}.{pid}.{tag}"
+
+
+@contextlib.contextmanager
+def _staging(real: Path) -> Iterator[Path]:
+    """A new directory beside ``real`` for the new corpus; removed if the run stops short."""
+    stage = _beside(real, _STAGING, os.getpid())
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        stage.mkdir()
+        if real.is_dir():  # the corpus keeps its permissions (a group-shared folder stays so)
+            os.chmod(stage, real.stat().st_mode & 0o7777)
+    except OSError as e:
+        raise CorpusError(
+            f"{real.parent}: cannot write there ({e.strerror or e}); the new corpus is built "
+            "beside the old one and swapped in, so the folder that holds it must be writable"
+        ) from None
+    try:
+        yield stage
+    except OSError as e:  # a full disk while writing the manifest, say
+        raise CorpusError(
+            f"{real}: cannot write ({e.strerror or e}); the existing corpus there is unchanged"
+        ) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _swap_in(stage: Path, real: Path) -> None:
+    """Replace the corpus at ``real`` with the complete one in ``stage``, in one step where
+    the system can; ``stage`` then holds the old corpus, whose other contents move over."""
+    fsync_tree(stage, files=False)  # the clips and the manifest were flushed as written
+    old = stage
+    if not real.exists():
+        os.rename(stage, real)
+    elif not exchange(stage, real):
+        # Two renames: a kill between them leaves no corpus at ``real`` for an instant; the
+        # next prepare puts the old one back (``_clear_leftovers``).
+        old = _beside(real, _REPLACED, os.getpid())
+        os.rename(real, old)
+        os.rename(stage, real)
+    try:
+        fsync_dir(real.parent)
+    except OSError as e:  # not "unchanged" (what the caller says of an OSError): it is in
+        raise CorpusError(f"{real}: the new corpus is in place but not flushed ({e})") from None
+    _retire(old, real)
+
+
+def _retire(old: Path, real: Path) -> None:
+    """Move what is not the corpus's own (feature caches) from the replaced corpus ``old``
+    into ``real``, then remove ``old``."""
+    with contextlib.suppress(OSError):  # the new corpus is in: a cache lost costs only time
+        for entry in old.iterdir() if real.is_dir() else ():
+            if entry.name not in _OWN and not (real / entry.name).exists():
+                os.rename(entry, real / entry.name)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear_leftovers(real: Path) -> None:
+    """Tidy up after a prepare into ``real`` that was killed: put back an old corpus caught
+    between two renames, keep the caches of one caught after its swap, remove the rest."""
+    if sys.platform == "win32":
+        return  # no harmless way there to ask whether the process that made them is alive
+    found: list[tuple[str, Path]] = []
+    for p in real.parent.glob(f".{glob.escape(real.name)}.*.*"):
+        pid, _, tag = p.name[len(real.name) + 2 :].partition(".")
+        if tag in (_STAGING, _REPLACED) and pid.isdigit() and not _alive(int(pid)):
+            found.append((tag, p))
+    for tag, p in sorted(found, key=lambda tp: tp[0] != _REPLACED):
+        if tag == _REPLACED and not real.exists():
+            os.rename(p, real)
+        else:
+            _retire(p, real)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not preparing this corpus yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True

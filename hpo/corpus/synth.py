@@ -189,7 +189,7 @@ def _voice(
 
 def _render(args: tuple[str, SynthClip, int, int]) -> None:
     out, clip, seed, sr = args
-    with atomic_path(Path(out) / clip.path) as tmp:
+    with atomic_path(Path(out) / clip.path, durable=False) as tmp:  # made again from the seed
         sf.write(tmp, render(clip, seed, sr), sr, subtype="PCM_16", format="WAV")
 
 

@@ -8,8 +8,14 @@ Two cases Optuna's heartbeat does not cover well:
   queued again with the same parameters, like a stale one.
 - A worker on *this* machine whose process is gone cannot be running its trial: there is
   no need to wait ``grace_period`` (600 s for w2v) to retry it. Every trial records its
-  worker as ``host:pid:start``; the start time tells a reused pid from the original.
-  Trials of other machines keep the heartbeat rule.
+  worker as ``host:boot:pidns:pid:start``: containers may share the host's name but not its
+  pid namespace, so only a worker of this boot (the kernel's boot id) and of this pid
+  namespace is judged by its pid; the start time tells a reused pid from the original.
+  Other workers (other machines, containers, and ids of older hpo versions without the
+  namespace) keep the heartbeat rule.
+
+A retry (hpo.study.retry) starts with no ``worker`` of its own until the worker that takes
+it records its id, so the sweep never judges a retry by the dead attempt's worker.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
+
+from hpo.study.retry import queue_retry
 
 # Optuna has no public call for RUNNING trials without a heartbeat row (its own
 # fail_stale_trials skips them), so this reads its tables: names stable since heartbeats came
@@ -43,17 +51,41 @@ def _start_ticks(pid: int) -> str | None:
         return None
 
 
+def _boot_id() -> str:
+    """This boot of this machine (shared by its containers), '-' where unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()[:8] or "-"
+    except OSError:
+        return "-"
+
+
+def _pid_namespace() -> str:
+    """The inode of this process's pid namespace (Linux), '-' where unknown."""
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "-"
+    except OSError:
+        return "-"
+
+
 def worker_id(pid: int | None = None) -> str:
-    """``host:pid:start`` of this process, recorded on every trial it runs."""
+    """``host:boot:pidns:pid:start`` of this process (or of ``pid`` in this namespace),
+    recorded on every trial it runs."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '-'}"
+    here = f"{socket.gethostname()}:{_boot_id()}:{_pid_namespace()}"
+    return f"{here}:{pid}:{_start_ticks(pid) or '-'}"
 
 
 def _dead_here(worker: str) -> bool:
-    """Whether ``worker`` ran on this host and its process is gone (or the pid was reused)."""
-    host, _, rest = worker.partition(":")
-    pid_s, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_s.isdigit():
+    """Whether ``worker`` ran in this pid namespace of this boot and its process is gone (or
+    the pid was reused)."""
+    parts = worker.rsplit(":", 4)
+    if len(parts) != 5:  # none recorded, or an older hpo's host:pid:start: the heartbeat rule
+        return False
+    host, boot, namespace, pid_s, start = parts
+    if (host, boot, namespace) != (socket.gethostname(), _boot_id(), _pid_namespace()):
+        return False
+    if not pid_s.isdigit():
         return False
     pid = int(pid_s)
     try:
@@ -73,9 +105,8 @@ def fail_and_retry(
     reason: str | None = None,
 ) -> list[int]:
     """Fail the RUNNING trials ``numbers`` (with ``fail_reason``, if given) and queue each
-    again with the same parameters, as Optuna's heartbeat does for a stale trial; returns
-    the ones failed here (another worker may have got to some first)."""
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    again with the same parameters (:func:`~hpo.study.retry.queue_retry`); returns the ones
+    failed here (another worker may have got to some first)."""
     study_id = storage.get_study_id_from_name(study.study_name)
     failed = []
     for number in numbers:
@@ -89,7 +120,7 @@ def fail_and_retry(
         except UpdateFinishedTrialError:  # another worker already failed it (and retried it)
             continue
         failed.append(number)
-        retry(study, storage.get_trial(trial_id))
+        queue_retry(study, storage.get_trial(trial_id), max_retry, reason or "its worker stopped")
     return failed
 
 
@@ -126,4 +157,5 @@ def fail_orphans(
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if t.number in numbers and t.datetime_start is not None and t.datetime_start < cutoff
     ]
-    return fail_and_retry(study, storage, old, max_retry)
+    reason = f"no heartbeat {grace_period} s after it started (its worker died as it began)"
+    return fail_and_retry(study, storage, old, max_retry, reason)

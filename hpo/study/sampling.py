@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import secrets
+
 import optuna
 
 from hpo.config.study import StudySpec
 
 
-def build_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The spec's sampler; the seed is offset by the trials so far and the worker index, so a
-    resumed or parallel run never replays the same random start-up points."""
+def trial_seed(spec: StudySpec, n_trials: int) -> int:
+    """The sampler seed of the next trial of a study that holds ``n_trials`` trials.
+
+    Read under the lock every worker takes to create a trial (hpo.study.locks), the count
+    differs for every new trial, on every worker and machine: workers started together never
+    replay each other's random start-up points, as a seed per worker index did (worker i had
+    the same seed on every machine). A study without a seed draws one; either way the trial
+    records it (``sampler_seed``).
+    """
+    seed = spec.sampler.seed
+    return seed + n_trials if seed is not None else secrets.randbits(31)
+
+
+def build_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The spec's sampler with ``seed`` (TPE keeps its history in the storage, so a new
+    sampler per trial loses nothing)."""
     s = spec.sampler
-    seed = None if s.seed is None else s.seed + offset
     if s.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(

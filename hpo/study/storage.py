@@ -18,6 +18,7 @@ from hpo.config.study import RunSpec
 from hpo.config.urls import normalize_url, redact, sqlite_path
 from hpo.errors import StorageError
 from hpo.study.locks import FileAskLock, lock_path
+from hpo.study.retry import CleanRetry
 
 LOCK_WAIT = 10.0  # seconds to wait for another program's lock on an SQLite file
 
@@ -95,9 +96,8 @@ def open_storage(
         kw = {
             "heartbeat_interval": run.heartbeat_interval,
             "grace_period": run.grace_period,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=run.max_retry
-            ),
+            # Optuna's own retry copies the dead attempt's records into the retry.
+            "heartbeat_stale_trial_callback": CleanRetry(run.max_retry),
         }
     for attempt in range(6):
         try:

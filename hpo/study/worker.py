@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
@@ -28,7 +29,8 @@ from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.study.locks import AskLock, ask_lock
 from hpo.study.orphans import fail_and_retry, fail_dead_local, fail_orphans, worker_id
-from hpo.study.sampling import build_pruner, build_sampler
+from hpo.study.retry import queue_retry
+from hpo.study.sampling import build_pruner, build_sampler, trial_seed
 from hpo.study.storage import open_storage
 from hpo.trial.cv import CvObjective, TrialFailed
 from hpo.util.progress import TrialReporter
@@ -36,6 +38,7 @@ from hpo.util.progress import TrialReporter
 MAX_FAILED_IN_A_ROW = 3  # a broken setup fails every trial: stop instead of looping
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class SurplusTrial(Exception):
@@ -70,11 +73,11 @@ def run_worker(
     """
     corpus = corpus or load_corpus(spec.data.corpus)
     storage = open_storage(storage_url, spec.run)
-    offset = storage.get_n_trials(storage.get_study_id_from_name(spec.name)) + 1000 * index
+    # The sampler is built again, with the trial's own seed, before every trial (step).
     study = optuna.load_study(
         study_name=spec.name,
         storage=storage,
-        sampler=build_sampler(spec, offset),
+        sampler=build_sampler(spec),
         pruner=build_pruner(spec),
     )
     inner = objective or get_kind(spec.kind).objective(spec, corpus, reporter)
@@ -106,17 +109,30 @@ class _Worker:
     reporter: TrialReporter | None
     host: str = field(default_factory=worker_id)
     ran_here: list[int] = field(default_factory=list)
+    seed: int | None = None  # the sampler's seed for the trial being asked
+    # Trials that failed here without saying anything of the setup: queued again (a
+    # Retryable error, with retries left) or ended by another worker while they ran here.
+    neutral: set[int] = field(default_factory=set)
+    raised: BaseException | None = None  # what the objective raised in this step
 
     def loop(self, interrupted: threading.Event) -> int:
-        """Step until the study is done; stop on a run of failed trials (a broken setup)."""
+        """Step until the study is done; stop on a run of failed trials (a broken setup).
+
+        A failure queued again (a GPU out of memory, say) neither counts towards the run nor
+        ends it: a setup that fails that way every time still stops, once each trial has
+        used its ``max_retry`` retries."""
         ran, failed_in_a_row = 0, 0
         while True:
             if interrupted.is_set():
                 raise KeyboardInterrupt
             if self.step():
                 ran += 1
-                reason = _fail_reason(self.study, self.ran_here[-1])
-                failed_in_a_row = failed_in_a_row + 1 if reason else 0
+                number = self.ran_here[-1]
+                reason = _fail_reason(self.study, number)
+                if reason is None:
+                    failed_in_a_row = 0
+                elif number not in self.neutral:
+                    failed_in_a_row += 1
                 if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
                     raise HpoError(
                         f"{failed_in_a_row} trials in a row failed, the last with {reason}; "
@@ -135,6 +151,7 @@ class _Worker:
         if self.done():
             return 0
         self.lock.acquire()
+        started = len(self.ran_here)
         try:
             if _count(self.study, LIVE) >= self.n_trials and not _count(
                 self.study, (TrialState.WAITING,)
@@ -142,25 +159,39 @@ class _Worker:
                 self.lock.release()
                 self.wait_for_others()
                 return 0
-            before = {t.number for t in self.study.get_trials(deepcopy=False)}
+            # Under the lock, the count differs for every trial created: so does the seed.
+            self.seed = trial_seed(self.spec, len(self.study.get_trials(deepcopy=False)))
+            self.study.sampler = build_sampler(self.spec, self.seed)
+            self.raised = None
             try:
                 self.study.optimize(self.objective, n_trials=1, catch=(SurplusTrial, TrialFailed))
             except KeyboardInterrupt:
-                if self.ran_here and self.ran_here[-1] not in before:
+                if len(self.ran_here) > started:
                     _requeue_interrupted(
                         self.study, self.storage, self.ran_here[-1], self.spec.run.max_retry
                     )
                 raise
+            except (ValueError, UpdateFinishedTrialError) as e:
+                if len(self.ran_here) == started or not self.taken_away(e):
+                    raise
         finally:
             self.lock.release()
-        if self.ran_here and self.ran_here[-1] not in before:
-            self.report(self.ran_here[-1])
+        if len(self.ran_here) == started:
+            return 0
+        self.report(self.ran_here[-1])
         return 1
 
     def objective(self, trial: optuna.Trial) -> float:
         """The kind's objective, once the trial is known to be within the total."""
         self.lock.release()  # the trial exists now: others may ask
         self.ran_here.append(trial.number)
+        try:
+            return self._run(trial)
+        except BaseException as e:
+            self.raised = e
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
         ahead = [
             t for t in self.study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
         ]
@@ -168,9 +199,51 @@ class _Worker:
             trial.set_user_attr("fail_reason", "surplus: the study already had its trials")
             raise SurplusTrial()
         trial.set_user_attr("worker", self.host)
+        if "retry_of" not in trial.user_attrs:  # a retry's parameters are its original's
+            trial.set_user_attr("sampler_seed", self.seed)
         if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
             trial.set_user_attr("devices", os.environ["CUDA_VISIBLE_DEVICES"])
-        return self.inner(trial)
+        try:
+            return self.inner(trial)
+        except TrialFailed as e:
+            if e.retry:
+                self.retry(trial.number, str(e))
+            raise
+
+    def retry(self, number: int, reason: str) -> None:
+        """Queue trial ``number`` (failed for a cause outside its parameters) again.
+
+        Queued while the trial is still RUNNING, before Optuna fails it: for that moment the
+        study counts one trial too many (others wait), never one too few (another worker
+        would start a new trial, and the retry would then be surplus)."""
+        frozen = _frozen(self.study, self.storage, number)
+        if frozen.state != TrialState.RUNNING:  # another worker already failed it
+            return
+        if queue_retry(self.study, frozen, self.spec.run.max_retry, reason):
+            self.neutral.add(number)
+        elif self.reporter:
+            self.reporter.log(
+                f"trial {number}: not queued again, its parameters failed "
+                f"{self.spec.run.max_retry + 1} times (run.max_retry)"
+            )
+
+    def taken_away(self, error: BaseException) -> bool:
+        """Whether ``error`` is this worker's trial being ended by another worker while it
+        ran (its heartbeat judged stale, say): its retry is queued, this worker goes on."""
+        number = self.ran_here[-1]
+        if error is self.raised and not isinstance(error, UpdateFinishedTrialError):
+            return False  # the objective's own error
+        t = _frozen(self.study, self.storage, number)
+        if not t.state.is_finished():
+            return False
+        self.neutral.add(number)
+        if self.reporter:
+            why = t.user_attrs.get("fail_reason") or "its heartbeat was judged stale"
+            self.reporter.log(
+                f"trial {number} was ended by another worker while it ran here ({why}); "
+                "its retry is queued, going on"
+            )
+        return True
 
     def wait_for_others(self) -> None:
         """The rest are under way (here, elsewhere, or in a crashed run whose heartbeat has
@@ -198,6 +271,12 @@ class _Worker:
         self.reporter.trial_finished(
             t.number, state, value, best.value if best else None, _count(self.study, FINISHED)
         )
+
+
+def _frozen(study: optuna.Study, storage: RDBStorage, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` as the storage holds it now (no cache)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
 
 
 def _fail_reason(study: optuna.Study, number: int) -> str | None:
@@ -244,9 +323,8 @@ def _requeue_interrupted(
     """Ctrl-C stopped trial ``number``: make sure it is failed (a Ctrl-C landing in Optuna's
     own clean-up can leave it RUNNING) and queue it again, so a resumed run retries its
     parameters."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+    trial = _frozen(study, storage, number)
     if trial.state == TrialState.RUNNING:
-        fail_and_retry(study, storage, [number], max_retry)
+        fail_and_retry(study, storage, [number], max_retry, INTERRUPTED)
     elif trial.state == TrialState.FAIL:  # Optuna failed it on the KeyboardInterrupt
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+        queue_retry(study, trial, max_retry, INTERRUPTED)

@@ -254,16 +254,44 @@ def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepar
 
 
 def test_only_this_hosts_dead_processes_count_as_dead() -> None:
-    import socket
-
     from hpo.study.orphans import _dead_here, worker_id
 
     assert not _dead_here(worker_id())  # this very process
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert _dead_here(worker_id(child.pid).replace(":-", ":1"))  # gone
-    me = worker_id()
-    host, pid, start = me.split(":")
-    assert _dead_here(f"{host}:{pid}:{int(start) + 1}")  # the pid was reused by another
-    assert not _dead_here(f"other-{socket.gethostname()}:{child.pid}:1")  # heartbeat rule
+    host, boot, namespace, pid, start = worker_id().split(":")  # host names hold no ':'
+    assert _dead_here(f"{host}:{boot}:{namespace}:{pid}:{int(start) + 1}")  # pid reused
+    # Other machines, other boots, other pid namespaces (containers sharing the host's
+    # name), and ids without a namespace (older hpo) keep the heartbeat rule.
+    assert not _dead_here(f"other-{host}:{boot}:{namespace}:{child.pid}:1")
+    assert not _dead_here(f"{host}:other:{namespace}:{child.pid}:1")
+    assert not _dead_here(f"{host}:{boot}:{namespace}0:{child.pid}:1")
+    assert not _dead_here(f"{host}:{child.pid}:1")
     assert not _dead_here("")  # a trial that never recorded its worker
+
+
+def test_a_live_worker_in_another_pid_namespace_is_not_taken_for_dead() -> None:
+    # A container that shares this host's name runs its worker as pid 1 of its own pid
+    # namespace; here pid 1 is another process, started long before: judged by host name
+    # and pid alone, that live worker was "dead" (its pid reused) and its trial failed.
+    code = "from hpo.study.orphans import worker_id; print(worker_id(), flush=True); input()"
+    cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable]
+    try:
+        proc = subprocess.Popen(
+            [*cmd, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    try:
+        assert proc.stdout is not None
+        contained = proc.stdout.readline().strip()
+        if not contained:
+            pytest.skip("unshare may not create a pid namespace here")
+        from hpo.study.orphans import _dead_here
+
+        assert contained.split(":")[-2] == "1"  # pid 1 over there
+        assert not _dead_here(contained)
+    finally:
+        proc.kill()
+        proc.wait()

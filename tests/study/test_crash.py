@@ -161,6 +161,10 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     assert len(retries) == 1
     assert states[retries[0]] in ("COMPLETE", "PRUNED")
     assert _params(db)[retries[0]] == killed_params  # retried with the same parameters
+    retry = _trials(db)[retries[0]]
+    assert retry.user_attrs["retry_of"] == killed
+    assert retry.user_attrs["retry_reason"] == "heartbeat stopped (worker another-host:1:1)"
+    assert retry.user_attrs["worker"] != "another-host:1:1"  # its own, not the dead one's
     after = _values(db)
     for t, v in finished_before.items():  # no finished trial lost or changed
         assert after[t] == v
@@ -187,6 +191,10 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
     assert "RUNNING" not in states.values()
     waiting = [t for t, s in states.items() if s == "WAITING"]
     assert len(waiting) == 1 and _params(db)[waiting[0]] == _params(db)[interrupted]
+    assert _trials(db)[waiting[0]].user_attrs == {
+        "retry_of": interrupted,
+        "retry_reason": "interrupted (Ctrl-C)",
+    }
     run = _Run(fast_heartbeat_spec, db, 4)
     out = run.finish()
     assert run.proc.returncode == 0, out
@@ -251,6 +259,9 @@ def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepar
     assert _trials(db)[killed].user_attrs["fail_reason"].endswith(" died")
     retries = _retries_of(db, killed)
     assert len(retries) == 1 and states[retries[0]] in ("COMPLETE", "PRUNED")
+    # The retry that finished shows no reason of the dead attempt's (it used to).
+    retry = _trials(db)[retries[0]].user_attrs
+    assert "fail_reason" not in retry and retry["retry_reason"].endswith(" died")
 
 
 def test_only_this_hosts_dead_processes_count_as_dead() -> None:

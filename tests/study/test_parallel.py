@@ -254,6 +254,11 @@ def test_three_runs_join_one_postgresql_study(postgres_url: str, spec_file: Path
     assert states["COMPLETE"] + states["PRUNED"] == 12, (states, [o[-600:] for o in outs])
     assert states["FAIL"] == 0 and states["RUNNING"] == 0
     assert len({t.user_attrs["worker"] for t in study.trials}) >= 2
+    # Started together, the runs' workers never replay each other's start-up trials.
+    fresh = [
+        tuple(sorted(t.params.items())) for t in study.trials if "retry_of" not in t.user_attrs
+    ]
+    assert len(set(fresh)) == len(fresh)
     res = CliRunner().invoke(cli, ["status", "--storage", postgres_url, "--json"])
     assert res.exit_code == 0 and '"trials": 12' in res.output
 

@@ -33,6 +33,7 @@ from hpo.study.retry import queue_retry
 from hpo.study.sampling import build_pruner, build_sampler, trial_seed
 from hpo.study.storage import open_storage
 from hpo.trial.cv import CvObjective, TrialFailed
+from hpo.trial.metrics import cv_value
 from hpo.util.progress import TrialReporter
 
 MAX_FAILED_IN_A_ROW = 3  # a broken setup fails every trial: stop instead of looping
@@ -221,6 +222,8 @@ class _Worker:
             return
         if queue_retry(self.study, frozen, self.spec.run.max_retry, reason):
             self.neutral.add(number)
+            if self.reporter:
+                self.reporter.log(f"trial {number}: its parameters are queued again")
         elif self.reporter:
             self.reporter.log(
                 f"trial {number}: not queued again, its parameters failed "
@@ -262,12 +265,11 @@ class _Worker:
         (t,) = [t for t in self.study.get_trials(deepcopy=False) if t.number == number]
         best = best_of(self.study)
         state, value = t.state.name, t.value
-        folds = [v for v in t.user_attrs.get(f"fold_{metric}", []) if v is not None]
-        if t.state == TrialState.PRUNED and folds:
+        if t.state == TrialState.PRUNED:
             # A pruned trial's value is its last report (one fold's score under Wilcoxon):
-            # show the mean of the folds it did run, and how many.
-            n_folds = len(t.user_attrs[f"fold_{metric}"])
-            state, value = f"PRUNED after {len(folds)}/{n_folds} folds", sum(folds) / len(folds)
+            # show the mean of the folds it did run, named as such.
+            cv = cv_value(t, metric)
+            state, value = f"PRUNED ({cv.label})", cv.value
         self.reporter.trial_finished(
             t.number, state, value, best.value if best else None, _count(self.study, FINISHED)
         )

@@ -171,7 +171,7 @@ class CvObjective:
             reason = str(e) or type(e).__name__
             trial.set_user_attr("fail_reason", reason)
             if self.reporter:
-                self.reporter.log(f"trial {trial.number} failed: {reason} (queued again)")
+                self.reporter.log(f"trial {trial.number} failed: {reason}")
             raise TrialFailed(reason, retry=True) from e
         except Exception as e:
             reason = _one_line(e)

@@ -147,6 +147,8 @@ def test_a_gpu_out_of_memory_is_queued_again_not_pruned(
     assert retry.state.name == "COMPLETE" and "fail_reason" not in retry.user_attrs
     assert "sampler_seed" in trials[0].user_attrs and "sampler_seed" not in retry.user_attrs
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials.values()) == 2
+    assert "trial 0 failed: GPU out of memory at fold 0" in out
+    assert "trial 0: its parameters are queued again" in out
 
 
 @pytest.mark.slow
@@ -164,6 +166,7 @@ def test_out_of_memory_every_time_stops_once_the_retries_are_spent(
     assert [t.state.name for t in trials.values()] == ["FAIL"] * 6
     assert [t.user_attrs.get("retry_of") for t in trials.values()] == [None, 0, None, 2, None, 4]
     assert "trial 1: not queued again" in out
+    assert "trial 1: its parameters are queued again" not in out
 
 
 @pytest.mark.slow

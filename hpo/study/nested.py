@@ -29,6 +29,7 @@ from hpo.kinds import get_kind
 from hpo.study.open import open_study
 from hpo.study.storage import load_study, open_storage
 from hpo.study.worker import best_of, run_worker
+from hpo.trial.metrics import METRICS
 from hpo.util.progress import TrialReporter
 
 
@@ -55,7 +56,7 @@ def _outer_score(study: optuna.Study, objective: Any, outer: Fold, metric: str) 
         "fold": outer.index,
         "actors": list(outer.valid_actors),
         "score": scores[metric],
-        "scores": {k: v for k, v in scores.items() if k != "confusion"},
+        "scores": {k: scores[k] for k in METRICS},
         "params": best.params,
         "inner_value": best.value,
         "trial": best.number,

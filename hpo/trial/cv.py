@@ -15,6 +15,8 @@ import optuna
 
 from hpo.corpus.folds import Fold
 from hpo.trial.metrics import METRICS
+from hpo.trial.predictions import ATTR as PREDICTIONS
+from hpo.trial.predictions import ClipPredictions
 
 FoldFn = Callable[[Fold], dict]
 
@@ -55,6 +57,7 @@ def cross_validate(
     """
     per_fold: dict[str, list[float | None]] = {m: [None] * len(folds) for m in METRICS}
     confusion: np.ndarray | None = None
+    kept = ClipPredictions.empty()
     order = list(folds)
     if report == "fold":
         # Wilcoxon pairs folds by id, so order is free; a per-trial order keeps the search
@@ -71,6 +74,9 @@ def cross_validate(
         cm = np.asarray(scores["confusion"])
         confusion = cm if confusion is None else confusion + cm
         trial.set_user_attr("confusion", confusion.tolist())
+        if "pred" in scores:  # each fold's, as it ends: a pruned trial keeps what it scored
+            kept.add(fold.index, fold.valid, scores["pred"], scores.get("proba"))
+            trial.set_user_attr(PREDICTIONS, kept.encode())
         trial.set_user_attr("folds_done", done)
         running = _mean(per_fold[metric])
         if on_fold:

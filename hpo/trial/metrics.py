@@ -26,8 +26,12 @@ from optuna.trial import FrozenTrial, TrialState
 METRICS = ("accuracy", "uar", "macro_f1")
 
 
-def fold_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """The three metrics of one fold, plus its confusion matrix (rows: true class).
+def fold_scores(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, proba: np.ndarray | None = None
+) -> dict:
+    """The three metrics of one fold, plus its confusion matrix (rows: true class) and the
+    per-clip predictions (``pred``, and ``proba`` where given) in ``y_true``'s order, which
+    the trial keeps (``hpo.trial.predictions``).
 
     UAR and macro-F1 both average over the classes present in ``y_true`` (see the module's
     docstring): scikit-learn's ``balanced_accuracy_score`` and ``f1_score(average="macro",
@@ -48,6 +52,8 @@ def fold_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
         "uar": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "confusion": cm.tolist(),
+        "pred": y_pred,
+        **({"proba": np.asarray(proba, dtype=np.float32)} if proba is not None else {}),
     }
 
 

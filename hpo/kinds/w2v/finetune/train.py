@@ -15,7 +15,7 @@ from hpo.kinds.w2v.errors import Diverged
 from hpo.kinds.w2v.finetune.data import Collator
 from hpo.kinds.w2v.monitor import FoldMonitor
 from hpo.kinds.w2v.schedule import FoldPlan, make_optimizer, make_schedule
-from hpo.trial.metrics import fold_scores
+from hpo.trial.metrics import METRICS, fold_scores
 
 
 class _Watch(TrainerCallback):
@@ -57,7 +57,7 @@ class _Scores:
             raise Diverged("non-finite validation logits")
         s = fold_scores(np.asarray(pred.label_ids), np.argmax(logits, -1), logits.shape[-1])
         self.last = s
-        return {k: v for k, v in s.items() if k != "confusion"}
+        return {k: s[k] for k in METRICS}  # what the Trainer logs: the scalars
 
 
 def training_args(

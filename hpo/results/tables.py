@@ -1,0 +1,184 @@
+"""One table, every format: what ``hpo report``, ``hpo compare`` and ``hpo evaluate`` print.
+
+A :class:`Table` holds cells as numbers or text; each format renders the same cells, so the
+Markdown a README gets, the LaTeX a paper gets, the CSV a spreadsheet gets and the JSON a
+script gets never disagree. Numbers are shown to ``digits`` significant digits in the text
+formats and kept whole in CSV and JSON. A cell may be a :class:`MeanStd` (mean ± standard
+deviation, with what it is over) or marked best (bold in HTML, Markdown and LaTeX).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("html", "md", "tex", "csv", "json")
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+@dataclass(frozen=True)
+class MeanStd:
+    """A mean ± standard deviation (``std`` None: the mean alone)."""
+
+    mean: float
+    std: float | None = None
+
+
+@dataclass(frozen=True)
+class Best:
+    """A cell shown in bold: the best value of its column."""
+
+    value: Any
+
+
+@dataclass
+class Table:
+    """Column names, rows of cells, a caption saying what the numbers are over."""
+
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    caption: str = ""
+    digits: int = 3
+
+    def add(self, *cells: Any) -> None:
+        if len(cells) != len(self.columns):
+            raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
+        self.rows.append(list(cells))
+
+    def render(self, fmt: str) -> str:
+        """The table as ``fmt``: one of :data:`FORMATS`."""
+        return {
+            "html": self.html,
+            "md": self.markdown,
+            "tex": self.latex,
+            "csv": self.csv,
+            "json": lambda: json.dumps(self.as_dict(), indent=2),
+        }[fmt]()
+
+    def _text(self, cell: Any, escape=lambda s: s, pm: str = " ± ") -> str:
+        if isinstance(cell, Best):
+            return self._text(cell.value, escape, pm)
+        if isinstance(cell, MeanStd):
+            mean = _num(cell.mean, self.digits)
+            return mean if cell.std is None else f"{mean}{pm}{_num(cell.std, self.digits)}"
+        if isinstance(cell, float):
+            return _num(cell, self.digits)
+        return escape("" if cell is None else str(cell))
+
+    def markdown(self) -> str:
+        def cell(c: Any) -> str:
+            text = self._text(c, lambda s: s.replace("|", r"\|"))
+            return f"**{text}**" if isinstance(c, Best) else text
+
+        lines = [
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join("---" for _ in self.columns) + "|",
+            *("| " + " | ".join(cell(c) for c in row) + " |" for row in self.rows),
+        ]
+        return (f"{self.caption}\n\n" if self.caption else "") + "\n".join(lines) + "\n"
+
+    def latex(self) -> str:
+        """booktabs, ``\\pm``, the best value in bold, every text cell escaped."""
+
+        def cell(c: Any) -> str:
+            text = self._text(c, tex_escape, pm=r" $\pm$ ")
+            return rf"\textbf{{{text}}}" if isinstance(c, Best) else text
+
+        align = "".join("r" if _numeric(self.rows, i) else "l" for i in range(len(self.columns)))
+        body = [" & ".join(cell(c) for c in row) + r" \\" for row in self.rows]
+        out = [
+            r"\begin{table}[t]",
+            r"\centering",
+            *([rf"\caption{{{tex_escape(self.caption)}}}"] if self.caption else []),
+            rf"\begin{{tabular}}{{{align}}}",
+            r"\toprule",
+            " & ".join(tex_escape(c) for c in self.columns) + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+        ]
+        return "\n".join(out) + "\n"
+
+    def csv(self) -> str:
+        """Whole numbers: a mean ± std is two columns (``NAME`` and ``NAME std``)."""
+        split = [i for i in range(len(self.columns)) if _has_std(self.rows, i)]
+        header: list[str] = []
+        for i, c in enumerate(self.columns):
+            header += [c, f"{c} std"] if i in split else [c]
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        for row in self.rows:
+            cells: list[Any] = []
+            for i, c in enumerate(row):
+                v = _raw(c)
+                if i in split:
+                    cells += [v.mean, v.std] if isinstance(v, MeanStd) else [v, ""]
+                else:
+                    cells.append(v.mean if isinstance(v, MeanStd) else v)
+            w.writerow(cells)
+        return buf.getvalue()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: rows as objects keyed by column; a mean ± std as {mean, std}."""
+
+        def value(c: Any) -> Any:
+            v = _raw(c)
+            if isinstance(v, MeanStd):
+                return {"mean": v.mean, "std": v.std}
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        rows = [dict(zip(self.columns, (value(c) for c in row), strict=True)) for row in self.rows]
+        return {"caption": self.caption, "columns": self.columns, "rows": rows}
+
+    def html(self) -> str:
+        def cell(c: Any) -> str:
+            text = html.escape(self._text(c))
+            return f"<td><b>{text}</b></td>" if isinstance(c, Best) else f"<td>{text}</td>"
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def tex_escape(text: str) -> str:
+    """``text`` safe inside LaTeX (label names such as ``pleasant_surprise``)."""
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _num(v: float | None, digits: int) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}g}"
+
+
+def _raw(c: Any) -> Any:
+    return c.value if isinstance(c, Best) else c
+
+
+def _numeric(rows: list[list[Any]], i: int) -> bool:
+    vals = [_raw(r[i]) for r in rows if _raw(r[i]) is not None]
+    return bool(vals) and all(isinstance(v, int | float | MeanStd) for v in vals)
+
+
+def _has_std(rows: list[list[Any]], i: int) -> bool:
+    return any(isinstance(_raw(r[i]), MeanStd) for r in rows)

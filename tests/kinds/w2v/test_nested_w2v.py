@@ -92,7 +92,7 @@ def _check_outer(doc: dict, db: Path, name: str) -> list[optuna.trial.FrozenTria
     return inner_trials
 
 
-@pytest.mark.slow  # ~25 s alone: 3 x (2 trials x 2 folds + a refit) tiny fine-tunings
+@pytest.mark.slow  # 12-26 s: 3 x (2 trials x 2 folds + a refit) tiny fine-tunings
 def test_nested_w2v_tiny_with_the_epoch_stage_refits_unscreened_and_resumes(
     tmp_path: Path, three_folds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +109,11 @@ def test_nested_w2v_tiny_with_the_epoch_stage_refits_unscreened_and_resumes(
     complete = [t for t in inner if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) + len(screened) == len(inner)
     assert trained == 2 * len(complete) + len(screened) + 3
+    for o in first["outer"]:  # each refit's TensorBoard run beside the inner trials' runs
+        k = o["fold"]
+        assert (
+            tmp_path / f"runs/w2v-tiny.nested-{k}/outer/trial-{o['trial']:04d}/fold-{k}"
+        ).is_dir()
     again, retrained = _nested(spec, db, monkeypatch, train)
     assert retrained == 0 and again["outer"] == first["outer"]
 

@@ -164,7 +164,7 @@ def _clock_folds(spent: dict[str, float], sync) -> None:
 
 def _one_epoch_spec(corpus: Path, path: Path):
     """The shipped ``w2v`` study on ``corpus`` and model ``path``: one epoch (the cost is
-    per fold), no epoch stage (the fold runs under a FixedTrial)."""
+    per fold). Its epoch stage stays on: a fold under a FixedTrial is never screened."""
     from hpo.kinds import load_spec
 
     spec = load_spec("w2v").with_overrides(corpus=corpus, model=str(path))
@@ -172,7 +172,6 @@ def _one_epoch_spec(corpus: Path, path: Path):
     return dataclasses.replace(
         spec,
         settings=dataclasses.replace(s, training=dataclasses.replace(s.training, epochs=1.0)),
-        pruner=dataclasses.replace(spec.pruner, epoch_stage=False),
     )
 
 

@@ -10,7 +10,8 @@ search itself achieves on new speakers.
 
 Inner studies resume like any study; an outer score is stored on its inner study with the
 trial it came from, so an interrupted run redoes only what is missing. It works for every
-kind: the kind's own objective runs with other folds.
+kind: the kind's own objective runs with other folds. The outer refit is one fold trained in
+full: no pruner and no epoch stage judge it (both compare with the inner trials).
 """
 
 from __future__ import annotations
@@ -49,9 +50,7 @@ def _outer_score(study: optuna.Study, objective: Any, outer: Fold, metric: str) 
     done = study.user_attrs.get("outer")
     if done and done["trial"] == best.number:
         return done
-    # Train the chosen configuration on the inner actors, score it on the held-out ones.
-    trial = optuna.trial.FixedTrial(best.params, number=best.number)
-    scores = objective.fold_fn(trial, best.params)(outer)
+    scores = _refit(objective, best, outer)
     result = {
         "fold": outer.index,
         "actors": list(outer.valid_actors),
@@ -63,6 +62,27 @@ def _outer_score(study: optuna.Study, objective: Any, outer: Fold, metric: str) 
     }
     study.set_user_attr("outer", result)
     return result
+
+
+def _refit(objective: Any, best: optuna.trial.FrozenTrial, outer: Fold) -> dict:
+    """Train the chosen configuration on the inner actors, score it on the held-out ones.
+
+    A ``FixedTrial`` belongs to no study: nothing prunes or screens the refit (the epoch
+    stage would judge it against the inner trials' curves), it trains every epoch."""
+    from hpo.trial.cv import Retryable
+
+    trial = optuna.trial.FixedTrial(best.params, number=best.number)
+    try:
+        return objective.fold_fn(trial, best.params)(outer)
+    except Retryable as e:
+        raise HpoError(
+            f"outer fold {outer.index}: {e}; run `hpo nested` again, it resumes here"
+        ) from None
+    except optuna.TrialPruned as e:
+        raise HpoError(
+            f"outer fold {outer.index}: trial {best.number}'s configuration, trained on all "
+            f"inner speakers, stopped early ({e}); its outer score cannot be measured"
+        ) from None
 
 
 def run_nested(
@@ -86,6 +106,7 @@ def run_nested(
     reporter = reporter or TrialReporter(n_trials, 0, metric)
     kind.prepare(spec, corpus, reporter)
     objective = kind.objective(spec, corpus, reporter)
+    tb_base = getattr(objective, "tb_root", None)  # TensorBoard: per inner study, not mixed
     outer = []
     for of in outer_folds:
         inner_spec = dataclasses.replace(spec, name=f"{spec.name}.nested-{of.index}")
@@ -101,12 +122,14 @@ def run_nested(
             f"inner study {inner_spec.name}, {n_trials} trials on {len(of.train_actors)} speakers"
         )
         objective.folds = folds
-        if hasattr(objective, "tb_root"):  # TensorBoard runs per inner study, not mixed
-            objective.tb_root = objective.tb_root.parent / inner_spec.name
+        if tb_base is not None:
+            objective.tb_root = tb_base.parent / inner_spec.name
         run_worker(inner_spec, storage_url, n_trials, None, 0, reporter, corpus, objective)
         study = load_study(open_storage(storage_url, create=False), inner_spec.name)
         if best_of(study) is None:
             raise HpoError(f"inner study {inner_spec.name} has no complete trial")
+        if tb_base is not None:  # not into the chosen inner trial's own folder
+            objective.tb_root = tb_base.parent / inner_spec.name / "outer"
         result = _outer_score(study, objective, of, metric)
         reporter.log(
             f"outer fold {of.index}: {metric} {result['score']:.4f} with {result['params']}"

@@ -1,5 +1,6 @@
 """``hpo run``: check everything, create or resume the study, build the shared caches once,
-then run the workers (this process, or ``--jobs`` spawned processes).
+then run the workers (this process, or ``--jobs`` spawned processes; then the caches are
+built in a spawned process too, and this one never starts CUDA).
 
 Workers are processes; on PostgreSQL the same command on several machines joins the same
 study (Optuna's own distributed mode).
@@ -140,11 +141,7 @@ def run_study(
         with TrialReporter(n_trials, before, spec.objective.metric) as reporter:
             run_worker(spec, storage_url, n_trials, deadline, 0, reporter, corpus)
     else:
-        # Feature and layer caches are built here, once, with all cores: N workers each
-        # building them on a cold cache made --jobs 4 four times slower than --jobs 1. (One
-        # worker in this process builds them itself, once.)
-        with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
-            get_kind(spec.kind).prepare(spec, corpus, r)
+        _prepare_caches(spec, devices[0] if devices else None)
         _run_processes(spec, storage_url, n_trials, deadline, jobs, devices)
     best = best_of(study)
     finished = _count(study, FINISHED)
@@ -167,6 +164,39 @@ def _checked_corpus(spec: StudySpec) -> Corpus:
     folds = corpus_folds(corpus, spec.data.folds)
     spec.pruner.check_folds(len(folds), f"{spec.path}: [pruner]")  # loso: K known only now
     return corpus
+
+
+def _prepare_caches(spec: StudySpec, device: str | None) -> None:
+    """Feature and layer caches, built once before the workers start, with all cores: N
+    workers each building them on a cold cache made --jobs 4 four times slower than
+    --jobs 1. (One worker in this process builds them itself, once.) Built in a process of
+    their own, pinned like worker 0: this one must never start CUDA, or it would hold a
+    context and memory on the first GPU, unpinned, for the whole run."""
+    ctx = mp.get_context("spawn")
+    proc = ctx.Process(target=_prepare_entry, name="hpo-setup", args=(spec, device))
+    proc.start()
+    try:
+        proc.join()
+    except KeyboardInterrupt:
+        proc.join(timeout=30)
+        raise
+    if proc.exitcode != 0:
+        raise HpoError(
+            f"building the caches failed (exit code {proc.exitcode}); see the message above"
+        )
+
+
+def _prepare_entry(spec: StudySpec, device: str | None) -> None:
+    if device is not None:
+        _pin(device)
+    with TrialReporter(1, 0, spec.objective.metric, prefix="[setup] ") as r:
+        try:
+            get_kind(spec.kind).prepare(spec, load_corpus(spec.data.corpus), r)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except HpoError as e:
+            r.log(f"hpo: error: {e}")
+            raise SystemExit(2) from None
 
 
 def _run_processes(

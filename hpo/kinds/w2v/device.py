@@ -10,7 +10,10 @@ rule for a worker that was not pinned.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -20,6 +23,8 @@ from hpo.errors import HpoError
 # A read-only cache goes to the GPU only while it takes at most this share of the free
 # memory: K workers on one card each hold a copy, and training needs the rest.
 CACHE_SHARE_OF_FREE = 0.25
+
+T = TypeVar("T")
 
 
 def visible_gpus() -> list[str]:
@@ -84,3 +89,30 @@ def cache_device(
             f"{free / 2**30:.1f} GiB free"
         )
     return torch.device("cpu")
+
+
+def place_cache(
+    nbytes: int,
+    device: torch.device,
+    build: Callable[[torch.device], T],
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """``build(where)`` a read-only cache of ``nbytes`` where ``cache_device`` puts it.
+
+    On a GPU, measuring its free memory and allocating the cache are one step for every hpo
+    process on this machine (a file lock per GPU): K workers starting together would each
+    see the same free memory, and all put their copy on a GPU that holds only some.
+    """
+    if device.type != "cuda":
+        return build(device)
+    import filelock
+
+    with filelock.FileLock(_claim_path(device)):
+        return build(cache_device(nbytes, device, log))
+
+
+def _claim_path(device: torch.device) -> Path:
+    """The lock of the physical GPU behind ``device`` (each worker sees its own as cuda:0)."""
+    gpu = getattr(torch.cuda.get_device_properties(device), "uuid", None)
+    gpu = gpu or os.environ.get("CUDA_VISIBLE_DEVICES", "") or str(device)
+    return Path(tempfile.gettempdir()) / f"hpo-gpu-{gpu}.lock"

@@ -97,3 +97,27 @@ def _subset(src: Path, dst: Path, every: int) -> None:
         (dst / c.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src / c.path, dst / c.path)
     write_corpus(dst, keep, corpus.meta)
+
+
+def three_fold_corpus(src: Path, dst: Path, clips_per_speaker: int = 4) -> Path:
+    """The fewest clips a study of several folds runs on: the session corpus ``src``'s 6
+    speakers, ``clips_per_speaker`` clips each, in 3 speaker folds of 2 (so nested CV trains
+    an outer fold on 4 speakers, an inner one on 2), without caches."""
+    import dataclasses
+
+    from hpo.corpus.folds import assign_folds
+    from hpo.corpus.manifest import load_corpus, write_corpus
+
+    corpus = load_corpus(src)
+    per_speaker: dict[str, list] = {}
+    for c in corpus.clips:
+        per_speaker.setdefault(c.speaker, []).append(c)
+    keep = [c for clips in per_speaker.values() for c in clips[:clips_per_speaker]]
+    genders = {c.speaker: c.gender for c in keep}
+    fold_of = assign_folds(genders, 3, genders)
+    for c in keep:
+        (dst / c.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / c.path, dst / c.path)
+    clips = [dataclasses.replace(c, fold=fold_of[c.speaker]) for c in keep]
+    write_corpus(dst, clips, {**corpus.meta, "folds": 3, "n_folds": 3})
+    return dst

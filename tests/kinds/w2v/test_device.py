@@ -80,3 +80,45 @@ def test_a_cache_too_big_for_the_gpu_stays_in_host_memory(monkeypatch: pytest.Mo
     assert dev.cache_device(3 * 2**30, gpu, notes.append) == torch.device("cpu")
     assert "kept in host memory" in notes[0]
     assert dev.cache_device(3 * 2**30, torch.device("cpu")) == torch.device("cpu")
+
+
+def test_workers_starting_together_size_their_caches_one_after_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Four workers on one 16 GiB GPU each place a 3 GiB cache at the same moment: each
+    measures the free memory after the previous one's cache was allocated, so only the
+    first two fit the GPU's share (3 <= 0.25 x 16, 3 <= 0.25 x 13, then 3 > 0.25 x 10)."""
+    import tempfile
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    gib, used, lock = 2**30, [0], threading.Lock()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the GPU's lock file goes
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda d=None: SimpleNamespace(uuid="u")
+    )
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (16 * gib - used[0], 16 * gib))
+    start = threading.Barrier(4)
+
+    def allocate(where: torch.device) -> torch.device:
+        time.sleep(0.05)  # the copy to the GPU takes a while
+        if where.type == "cuda":
+            with lock:
+                used[0] += 3 * gib
+        return where
+
+    placed: list[torch.device] = []
+
+    def worker() -> None:
+        start.wait()
+        placed.append(dev.place_cache(3 * gib, torch.device("cuda:0"), allocate))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(d.type for d in placed) == ["cpu", "cpu", "cuda", "cuda"]
+    assert used[0] == 6 * gib
+    assert list(tmp_path.glob("hpo-gpu-*.lock"))  # one lock per physical GPU, in the temp dir

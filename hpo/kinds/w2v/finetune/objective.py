@@ -7,7 +7,6 @@ and the CNN cache goes to the training device once (``FrameBank``).
 
 from __future__ import annotations
 
-import gc
 from dataclasses import astuple
 
 import numpy as np
@@ -59,13 +58,14 @@ class FinetuneObjective(W2vObjective):
 
     def _frame_bank(self, prep: str):
         from hpo.kinds.w2v.bank import FrameBank
-        from hpo.kinds.w2v.device import cache_device
+        from hpo.kinds.w2v.device import place_cache
         from hpo.kinds.w2v.finetune.cache import load_or_build
 
         model = self.backbones.classifier({"pooling": "mean", "dropout": 0.0}, 0, self.n_labels)
         cache = load_or_build(model, self.waves, self.corpus, prep, self.device, self.log)
         del model
-        return FrameBank(cache, cache_device(cache.nbytes, self.device, self.log)), cache.lengths()
+        bank = place_cache(cache.nbytes, self.device, lambda d: FrameBank(cache, d), self.log)
+        return bank, cache.lengths()
 
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
         from hpo.kinds.w2v.finetune.data import fold_examples
@@ -79,10 +79,10 @@ class FinetuneObjective(W2vObjective):
         guard = FoldGuard(trial, self.spec)
 
         def fit_and_score(fold: Fold) -> dict:
-            model = self.backbones.classifier(m, t["seed"] + fold.index, self.n_labels)
-            model.bank = self.bank
-
-            def run(model=model) -> tuple[dict, float]:
+            def run() -> tuple[dict, float]:
+                # Built in here: the guard frees its memory once this returns or raises.
+                model = self.backbones.classifier(m, t["seed"] + fold.index, self.n_labels)
+                model.bank = self.bank
                 plan = plan_fold(len(fold.train), t)
                 trial.set_user_attr("schedule_phases", list(astuple(plan.phases)))
                 with self.monitor(tb, fold, plan, guard) as monitor:
@@ -101,10 +101,6 @@ class FinetuneObjective(W2vObjective):
                 assert scores is not None
                 return scores, float(t["epochs"])
 
-            try:
-                return guard.run(fold, run)
-            finally:
-                del model, run
-                gc.collect()  # free the fold's model (GPU memory) before the next one
+            return guard.run(fold, run)
 
         return fit_and_score

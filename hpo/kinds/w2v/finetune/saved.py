@@ -13,7 +13,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     from hpo.kinds.w2v.backbone import BackboneStore
     from hpo.kinds.w2v.bank import FrameBank
     from hpo.kinds.w2v.clips import load_waves, max_samples
-    from hpo.kinds.w2v.device import autocast_dtype, cache_device, training_device
+    from hpo.kinds.w2v.device import autocast_dtype, place_cache, training_device
     from hpo.kinds.w2v.finetune.cache import load_or_build
     from hpo.kinds.w2v.finetune.data import fold_examples
     from hpo.kinds.w2v.finetune.train import train_fold
@@ -30,7 +30,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     lengths = np.array([len(w) for w in waves])
     if t["feature_cache"]:
         cache = load_or_build(model, waves, corpus, prep, device, log)
-        model.bank = FrameBank(cache, cache_device(cache.nbytes, device, log))
+        model.bank = place_cache(cache.nbytes, device, lambda d: FrameBank(cache, d), log)
         lengths = cache.lengths()
     plan, monitor = final_fit(len(waves), t, out, reporter)
     with monitor:

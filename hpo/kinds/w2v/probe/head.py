@@ -31,7 +31,7 @@ class ProbeInputs:
         log: Callable[[str], None] | None = None,
     ) -> None:
         from hpo.kinds.w2v.bank import FeatureCache, FrameBank
-        from hpo.kinds.w2v.device import cache_device
+        from hpo.kinds.w2v.device import place_cache
 
         self.pooling, self.layer = pooling, layer % cache.n_layers
         device = torch.device(device)
@@ -48,7 +48,7 @@ class ProbeInputs:
             self.x = mx_t if pooling == "max" else torch.cat([means[:, self.layer], sd_t], -1)
         else:  # attention: the layer's frames (half precision, as cached), a batch one gather
             frames = FeatureCache(cache.layer(self.layer), cache.offsets)
-            self.bank = FrameBank(frames, cache_device(frames.nbytes, device, log))
+            self.bank = place_cache(frames.nbytes, device, lambda d: FrameBank(frames, d), log)
         if self.x is not None:
             self.x = self.x.contiguous().to(device)
         self.device = device

@@ -89,11 +89,12 @@ class ProbeObjective(W2vObjective):
 
         def fit_and_score(fold: Fold) -> dict:
             seed = t["seed"] + fold.index
-            torch.manual_seed(seed)
-            head = ProbeHead(m["pooling"], hidden, n_states, m["dropout"], self.n_labels)
-            head.to(self.device)
 
             def run() -> tuple[dict, float]:
+                # Built in here: the guard frees its memory once this returns or raises.
+                torch.manual_seed(seed)
+                head = ProbeHead(m["pooling"], hidden, n_states, m["dropout"], self.n_labels)
+                head.to(self.device)
                 plan = plan_fold(len(fold.train), t)
                 with self.monitor(tb, fold, plan, guard) as monitor:
                     scores = train_head(

@@ -22,6 +22,7 @@ from hpo.kinds.w2v.config import POOLINGS
 from hpo.kinds.w2v.model import load_saved
 from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
 from hpo.kinds.w2v.probe.objective import build_layer_cache
+from hpo.trial.predictions import of_trial
 from tests.helpers import write_spec
 from tests.kinds.w2v.settings import MAX_SECONDS
 
@@ -87,8 +88,17 @@ def test_probe_study_trains_the_head_only_and_round_trips(
     assert study.user_attrs["backbone"] == "wav2vec2"
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert done and all(None not in t.user_attrs["fold_accuracy"] for t in done)
+    y = load_corpus(w2v_corpus).label_ids
     for t in done:
         assert Path(t.user_attrs["tensorboard"], "fold-0").is_dir()
+        # Per-clip predictions and probabilities kept: every clip once, as its folds scored.
+        kept = of_trial(t)
+        assert sorted(kept.clips.tolist()) == list(range(len(y)))
+        assert np.allclose(kept.proba.sum(1), 1, atol=1e-2)
+        assert (kept.proba.argmax(1) == kept.pred).mean() > 0.95  # float16 ties aside
+        for f, acc in enumerate(t.user_attrs["fold_accuracy"]):
+            mine = kept.folds == f
+            assert (kept.pred[mine] == y[kept.clips[mine]]).mean() == pytest.approx(acc, abs=1e-6)
         if t.params["pooling"] == "layer_weighted":
             w = t.user_attrs["layer_weights"]["0"]
             assert len(w) == 3 and sum(w) == pytest.approx(1, abs=1e-3)

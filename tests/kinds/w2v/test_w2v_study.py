@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hpo.cli import cli
+from hpo.corpus.manifest import load_corpus
+from hpo.trial.predictions import of_trial
 from tests.helpers import ROOT, write_spec
 from tests.kinds.w2v.settings import MAX_SECONDS
 
@@ -78,7 +81,7 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory, w2v_corpus: Path) -> di
             cli, ["run", "--study", str(spec), "--n-trials", "1", "--storage", str(db)]
         )
     assert res.exit_code == 0, res.output
-    return {"db": db, "output": res.output, "calls": calls}
+    return {"db": db, "output": res.output, "calls": calls, "corpus": w2v_corpus}
 
 
 @pytest.mark.slow
@@ -93,6 +96,13 @@ def test_tiny_trial_six_folds_tensorboard_and_schedule(tiny_study: dict) -> None
     assert t.state == optuna.trial.TrialState.COMPLETE
     assert len(t.user_attrs["fold_accuracy"]) == 6 and None not in t.user_attrs["fold_accuracy"]
     assert t.user_attrs["random_init_model"] is True
+    # Per-clip predictions and probabilities kept, as the six folds scored them.
+    kept, y = of_trial(t), load_corpus(tiny_study["corpus"]).label_ids
+    assert sorted(kept.clips.tolist()) == list(range(len(y)))
+    assert np.allclose(kept.proba.sum(1), 1, atol=1e-2)
+    for f, acc in enumerate(t.user_attrs["fold_accuracy"]):
+        mine = kept.folds == f
+        assert (kept.pred[mine] == y[kept.clips[mine]]).mean() == pytest.approx(acc, abs=1e-6)
     # With the epoch stage off the screening fold's curve is still kept (for replays):
     # one value per epoch, the last one the fold's score.
     curve = t.user_attrs["screen_curve"]

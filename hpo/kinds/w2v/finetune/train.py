@@ -55,9 +55,22 @@ class _Scores:
         logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
         if not np.all(np.isfinite(logits)):
             raise Diverged("non-finite validation logits")
-        s = fold_scores(np.asarray(pred.label_ids), np.argmax(logits, -1), logits.shape[-1])
+        z = np.asarray(logits, dtype=np.float64)
+        z = np.exp(z - z.max(-1, keepdims=True))
+        proba = z / z.sum(-1, keepdims=True)
+        s = fold_scores(np.asarray(pred.label_ids), np.argmax(logits, -1), logits.shape[-1], proba)
         self.last = s
         return {k: s[k] for k in METRICS}  # what the Trainer logs: the scalars
+
+
+class _InOrderTrainer(Trainer):
+    """The Trainer, validating a fold's clips in their given order. With
+    ``train_sampling_strategy="group_by_length"`` it also shuffles the validation clips into
+    length groups, and the per-clip predictions a trial keeps must line up with the fold's
+    clips (the scores themselves do not depend on the order; padding costs a little more)."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        return None if eval_dataset is None else torch.utils.data.SequentialSampler(eval_dataset)
 
 
 def training_args(
@@ -135,7 +148,7 @@ def train_fold(
     with tempfile.TemporaryDirectory(prefix="hpo-trainer-") as out:
         args = training_args(t, out, fold, (plan.total, plan.log_every), validate, dtype)
         optimizer = make_optimizer(model, t["learning_rate"], t["weight_decay"])
-        trainer = Trainer(
+        trainer = _InOrderTrainer(
             model=model,
             args=args,
             train_dataset=train_ds,

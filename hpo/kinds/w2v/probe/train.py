@@ -105,4 +105,5 @@ def evaluate(
     if not torch.isfinite(logits).all():
         raise Diverged("non-finite validation logits")
     y = labels[idx_t].cpu().numpy()
-    return fold_scores(y, logits.argmax(-1).cpu().numpy(), logits.shape[-1])
+    proba = torch.softmax(logits.float(), -1).cpu().numpy()
+    return fold_scores(y, logits.argmax(-1).cpu().numpy(), logits.shape[-1], proba)

@@ -1,4 +1,5 @@
-"""``hpo train | predict``: a model from an exported configuration, and its predictions."""
+"""``hpo train | predict | evaluate``: a model from an exported configuration, its predictions,
+and its scores on another corpus."""
 
 from __future__ import annotations
 
@@ -70,3 +71,48 @@ def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
         click.echo(
             "  " + "  ".join(f"{lab} {p:.2f}" for lab, p in zip(r["labels"], probs, strict=True))
         )
+
+
+@cli.command("evaluate")
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A directory written by hpo train.",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Another prepared corpus (hpo data prepare) to score the model on.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "tex", "csv", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="text for a terminal, md for a README, tex (booktabs) for a paper, csv, json.",
+)
+def evaluate(model_dir: Path, data: Path, fmt: str) -> None:
+    """Score a trained model on another corpus (cross-corpus), on the labels the two share.
+
+    Labels only one side has are listed and left out (the corpus's clips of them are
+    counted), never merged. Headline: the model's own decision over all its labels, so a
+    clip it calls by a label the corpus lacks counts as wrong; beside it, the most probable
+    shared label. Accuracy, UAR, macro-F1, per-label recall, precision and F1, and the
+    confusion matrix. Each speaker's clips are classified together, so a model with speaker
+    normalisation is normalised per evaluated speaker, as in cross-validation."""
+    from hpo.trained.evaluate import evaluate as run_evaluate
+    from hpo.trained.evaluate import render
+
+    ev = run_evaluate(model_dir, data, progress=lambda line: click.echo(line, err=True))
+    if fmt == "text":
+        if ev.model["random_init_model"]:
+            click.echo("note: this model was fine-tuned from a RANDOMLY INITIALISED backbone")
+        if ev.model["trained_on"].get("synthetic"):
+            click.echo("note: this model was trained on a SYNTHETIC corpus")
+        if ev.corpus["synthetic"]:
+            click.echo(f"note: {ev.corpus['path']} is a SYNTHETIC corpus")
+    click.echo(render(ev, fmt), nl=False)

@@ -57,6 +57,12 @@ class Kind:
         """Class probabilities, one row per 16 kHz clip."""
         raise NotImplementedError
 
+    def min_speaker_clips(self, meta: dict[str, Any]) -> int:
+        """The fewest clips of one speaker ``classify`` takes together: above 1 where the
+        saved model normalises features over a speaker's clips (``hpo evaluate`` classifies
+        each speaker's clips together and refuses a speaker with fewer)."""
+        return 1
+
     def classify(
         self, model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,7 @@ def train_from_export(
         "from_export": {
             "path": str(config_path),
             "study": doc.get("study"),
+            "trial": doc.get("trial"),
             "cv_value": doc.get("value"),
             "metric": doc.get("metric"),
         },

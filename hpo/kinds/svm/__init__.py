@@ -38,6 +38,13 @@ class SvmKind(Kind):
     def predict(self, model_dir: Path, meta: dict[str, Any], waves):
         return self.classify(model_dir, meta, waves)[1]
 
+    def min_speaker_clips(self, meta: dict[str, Any]) -> int:
+        from hpo.kinds.svm.config import FeatureSettings
+        from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS
+
+        norm = FeatureSettings(**meta["config"]["features"]).speaker_norm
+        return MIN_SPEAKER_CLIPS if norm else 1
+
     def classify(self, model_dir: Path, meta: dict[str, Any], waves):
         from hpo.kinds.svm.model import classify
 

@@ -251,3 +251,71 @@ def nested(
     click.echo(f"estimate: {m} {r['estimate']:.4f} ± {r['std']:.4f} (std over outer folds)")
     if r["optimism"] is not None:
         click.echo(f"plain study's best: {r['plain_best']:.4f}; optimism {r['optimism']:+.4f}")
+
+
+def _trial_picks(values: tuple[str, ...]) -> dict[str, int]:
+    """``--trial STUDY=N`` options as ``{STUDY: N}``."""
+    picks: dict[str, int] = {}
+    for v in values:
+        name, sep, number = v.rpartition("=")
+        if not sep or not name or not number.isdigit():
+            raise click.BadParameter(f"'{v}' is not STUDY=N (a trial number)", param_hint="--trial")
+        picks[name] = int(number)
+    return picks
+
+
+@cli.command("compare")
+@click.argument("studies", nargs=-1, metavar="STUDY STUDY...")
+@storage_option
+@click.option(
+    "--metric",
+    type=click.Choice(["accuracy", "uar", "macro_f1"]),
+    default=None,
+    help="Compare on this metric's per-fold scores [default: the one the studies optimised].",
+)
+@click.option(
+    "--trial",
+    "trial_picks",
+    multiple=True,
+    metavar="STUDY=N",
+    help="Compare trial N of STUDY instead of its best complete trial (repeatable).",
+)
+@click.option(
+    "--all-pairs", is_flag=True, help="Test every pair, not each study against the first."
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The prepared corpus the studies ran on, if it has moved since (McNemar reads its "
+    "true labels) [default: the studies' recorded corpus path].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "tex", "csv", "json", "html"]),
+    default="md",
+    show_default=True,
+    help="md: Markdown tables and verdicts; tex: booktabs tables (verdicts as comments); "
+    "csv: one block per table; json: one object; html: tables and verdicts.",
+)
+def compare(
+    studies: tuple[str, ...],
+    storage: str | None,
+    metric: str | None,
+    trial_picks: tuple[str, ...],
+    all_pairs: bool,
+    data: Path | None,
+    fmt: str,
+) -> None:
+    """Best trials of studies on the same corpus and folds, side by side: mean ± std, per-fold
+    scores, exact Wilcoxon (over folds) and McNemar (over clips) tests, Holm-corrected for
+    more than one pair, and a one-line verdict per pair that never says more than the
+    numbers do."""
+    from hpo.config.paths import storage_url
+    from hpo.results.compare import compare_studies
+
+    r = compare_studies(
+        storage_url(storage), studies, metric, _trial_picks(trial_picks), data, all_pairs
+    )
+    click.echo(r.render(fmt), nl=False)

@@ -182,14 +182,48 @@ def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int
     default=None,
     help="Output directory [default: reports/NAME; env HPO_REPORTS moves reports/].",
 )
-def report(study: str, storage: str | None, out: Path | None) -> None:
-    """Figures (history, importances, parallel coordinates, per-fold spread, confusion
-    matrix) as PNG files plus one self-contained HTML page."""
+@click.option(
+    "--trial",
+    "trial",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Report trial N (complete or pruned) instead of the best one.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "tex", "csv", "json", "all"]),
+    default="html",
+    show_default=True,
+    help="html: index.html (figures embedded, works offline); md: report.md (+ PNGs); "
+    "tex: report.tex (booktabs tables); csv: csv/TABLE.csv, one per table; json: "
+    "report.json; all: every one into --out.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The study's prepared corpus on this machine, when not where the study ran "
+    "(its clips' speakers give the bootstrap interval).",
+)
+def report(
+    study: str,
+    storage: str | None,
+    out: Path | None,
+    trial: int | None,
+    fmt: str,
+    data: Path | None,
+) -> None:
+    """The study's result, best trial first: accuracy, UAR and macro-F1 (mean ± std over
+    folds, pooled, 95% interval from a bootstrap over speakers), per-label scores, the
+    confusion matrix, chance levels, per-fold scores, parameters, the nested estimate, the
+    top trials and captioned figures. Every format shows the same numbers."""
     from hpo.config.paths import storage_url
     from hpo.results.report import make_report
 
-    path = make_report(storage_url(storage), study, out=out)
-    click.echo(f"wrote {path}")
+    for path in make_report(storage_url(storage), study, out=out, trial=trial, fmt=fmt, data=data):
+        click.echo(f"wrote {path}")
 
 
 @cli.command("dashboard")

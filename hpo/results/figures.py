@@ -1,9 +1,8 @@
-"""``hpo report``: PNG figures and one self-contained HTML page for a study."""
+"""``hpo report``'s figures, each a PNG with the caption the page and the Markdown show."""
 
 from __future__ import annotations
 
-import base64
-import html
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,11 @@ from typing import Any
 import numpy as np
 from optuna.trial import TrialState
 
-from hpo.config.paths import reports_dir
-from hpo.errors import HpoError
-from hpo.results.edges import space_checks, warnings_html
-from hpo.study.storage import load_study, open_storage
 from hpo.trial.metrics import CvValue, cv_value
 from hpo.trial.notes import confusion_figure
-from hpo.util.io import atomic_path, write_text_atomic
+from hpo.util.io import atomic_path
 
-FIGURES = ("history", "importances", "parallel", "fold_spread", "confusion")
+FIGURES = ("history", "importances", "params", "fold_spread", "confusion")
 
 
 def _pyplot():
@@ -37,44 +32,6 @@ def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
-
-
-def make_report(storage_url: str, name: str, out: Path | None = None, top: int = 10) -> Path:
-    """Write ``history.png``, ``importances.png``, ``parallel.png``, ``fold_spread.png``,
-    ``confusion.png`` and ``index.html`` (images embedded) to ``out``; return the HTML path."""
-    study = load_study(open_storage(storage_url, create=False), name)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise HpoError(f"study '{name}' has no complete trial yet; nothing to report")
-    out = out or reports_dir() / name
-    out.mkdir(parents=True, exist_ok=True)
-    metric = study.user_attrs.get("metric", "value")
-    maximize = study.direction.name == "MAXIMIZE"
-    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
-    bt = study.best_trial
-    notes: list[str] = []
-
-    _save(history_figure(study, metric, maximize), out / "history.png")
-    _save(_importances_figure(study, complete, notes), out / "importances.png")
-    _save(_parallel_figure(study), out / "parallel.png")
-    _save(_fold_spread_figure(ranked, metric), out / "fold_spread.png")
-    # Confusion matrix of the best trial, summed over its validation folds; its classes are
-    # named by the study's label set (the corpus's, recorded at creation).
-    (out / "confusion.png").unlink(missing_ok=True)
-    if bt.user_attrs.get("confusion") is not None:
-        cm = np.array(bt.user_attrs["confusion"])
-        title = f"best trial #{bt.number}, all folds"
-        _save(confusion_figure(cm, title, study.user_attrs.get("labels")), out / "confusion.png")
-    (out / "layer_weights.png").unlink(missing_ok=True)  # none from an earlier report
-    if bt.user_attrs.get("layer_weights"):
-        _save(_layer_weights_figure(bt), out / "layer_weights.png")
-
-    extra = _best_by_choice(study, complete, maximize) + _nested_line(storage_url, name, bt.value)
-    extra += warnings_html(space_checks(complete, bt, metric))  # edge and plateau warnings
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    table = trials_table(finished, metric, maximize, top)
-    write_text_atomic(out / "index.html", _html(study, name, metric, bt, table, out, notes, extra))
-    return out / "index.html"
 
 
 def history_figure(study: Any, metric: str, maximize: bool):
@@ -140,18 +97,6 @@ def _importances_figure(study: Any, complete: list, notes: list[str]):
     return fig
 
 
-def _parallel_figure(study: Any):
-    """Parallel coordinates (Optuna's own plot)."""
-    from optuna.visualization.matplotlib import plot_parallel_coordinate
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ax = plot_parallel_coordinate(study)
-    fig = ax.figure if hasattr(ax, "figure") else ax[0].figure
-    fig.set_size_inches(8, 4)
-    return fig
-
-
 def _fold_spread_figure(ranked: list, metric: str):
     """Per-fold spread of the top trials."""
     fig, ax = _pyplot().subplots(figsize=(7, 4))
@@ -161,7 +106,7 @@ def _fold_spread_figure(ranked: list, metric: str):
         ax.scatter(np.full(len(d), i), d, s=10, color="tab:orange", zorder=3)
     ax.set(
         xlabel="trial (best first)",
-        ylabel=f"{metric} per actor fold",
+        ylabel=f"{metric} per speaker fold",
         title=f"per-fold spread of the top {len(ranked)} trials",
     )
     return fig
@@ -180,132 +125,103 @@ def _layer_weights_figure(bt: Any):
     return fig
 
 
-def trials_table(finished: list, metric: str, maximize: bool, top: int) -> str:
-    """The top complete trials (CV means), then the top pruned ones (partial means) under a
-    heading of their own, each value labelled with the folds it averages over."""
-    values = [(cv_value(t, metric), t.params) for t in finished]
-    complete = [(v, p) for v, p in values if not v.partial]
-    pruned = [(v, p) for v, p in values if v.partial and v.value is not None]
-    head = (
-        f"<tr><th>trial</th><th>{html.escape(metric)}</th><th>averaged over</th>"
-        "<th>params</th></tr>"
-    )
-
-    def table(rows: list[tuple[CvValue, dict]]) -> str:
-        rows = sorted(rows, key=lambda r: -r[0].value if maximize else r[0].value)[:top]
-        return (
-            f"<table>{head}"
-            + "".join(
-                f"<tr><td>#{v.number}</td><td>{v.value:.4f}</td><td>{html.escape(v.label)}</td>"
-                f"<td>{html.escape(str(p))}</td></tr>"
-                for v, p in rows
-            )
-            + "</table>"
-        )
-
-    out = f"<h2>Top complete trials</h2>{table(complete)}"
-    if pruned:
-        out += (
-            "<h2>Pruned trials, highest partial means</h2><p>A pruned trial ran only some "
-            "folds: its partial mean is over those, no CV mean to rank with the ones above."
-            f"</p>{table(pruned)}"
-        )
-    return out
-
-
-def _img(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-def _best_by_choice(study: Any, complete: list, maximize: bool) -> str:
-    """Per categorical parameter (feature set, speaker_norm, pooling, ...): each choice's
-    best value, so a reader sees what each choice can reach, not only the winner."""
+def _params_figure(study: Any, metric: str):
+    """One small panel per parameter: each finished trial's value against the parameter's
+    value (log axis for a log-scaled range, one column per choice for a categorical one).
+    Instead of a parallel-coordinate plot, whose axis labels overlap with more than a few
+    parameters; a trial only appears in the panels of the parameters it has."""
     from optuna.distributions import CategoricalDistribution
 
-    rows = []
-    dists = {k: d for t in complete for k, d in t.distributions.items()}
-    for param, dist in dists.items():
-        if not isinstance(dist, CategoricalDistribution):
-            continue
-        for choice in dist.choices:
-            vals = [t.value for t in complete if t.params.get(param) == choice]
-            best = (max if maximize else min)(vals) if vals else None
-            shown = "-" if best is None else f"{best:.4f}"
-            rows.append(
-                f"<tr><td>{html.escape(param)}</td><td>{html.escape(str(choice))}</td>"
-                f"<td>{shown}</td><td>{len(vals)}</td></tr>"
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    values = {v.number: v for v in (cv_value(t, metric) for t in done)}
+    dists = {k: d for t in done for k, d in t.distributions.items()}
+    cols = min(3, max(len(dists), 1))
+    rows = max(1, math.ceil(len(dists) / cols))
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel()[len(dists) :]:
+        ax.set_axis_off()
+    for ax, (name, dist) in zip(axes.ravel(), dists.items(), strict=False):
+        choices = dist.choices if isinstance(dist, CategoricalDistribution) else None
+        for partial, color, marker in ((False, "tab:blue", "o"), (True, "tab:gray", "x")):
+            pts = [
+                (t.params[name], values[t.number].value)
+                for t in done
+                if name in t.params
+                and values[t.number].partial == partial
+                and values[t.number].value is not None
+            ]
+            if not pts:
+                continue
+            x = [choices.index(p) if choices else p for p, _ in pts]
+            ax.scatter(x, [v for _, v in pts], s=12, color=color, marker=marker)
+        if choices:
+            ax.set_xticks(range(len(choices)), [str(c)[:12] for c in choices], rotation=30)
+        elif getattr(dist, "log", False):
+            ax.set_xscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes[0, 0].set_ylabel(metric)
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(
+    study: Any, trial: Any, metric: str, maximize: bool, out: Path, notes: list[str], top: int
+) -> list[tuple[str, str]]:
+    """Draw every figure into ``out`` as PNG (the confusion matrix and layer mix of
+    ``trial``); return (name, caption) of each written."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
+    labels = study.user_attrs.get("labels")
+    done = [
+        (
+            "history",
+            history_figure(study, metric, maximize),
+            f"Optimisation history: each complete trial's CV mean {metric} (blue), each pruned "
+            "trial's partial mean over the folds it ran (grey crosses), and the best CV mean so "
+            "far (red).",
+        ),
+        (
+            "importances",
+            _importances_figure(study, complete, notes),
+            "Parameter importances (fANOVA over the complete trials): the share of the variance "
+            f"of {metric} each parameter explains.",
+        ),
+        (
+            "params",
+            _params_figure(study, metric),
+            f"{metric} against each parameter: complete trials (blue dots) and pruned trials' "
+            "partial means (grey crosses); a trial appears only where the parameter applies.",
+        ),
+        (
+            "fold_spread",
+            _fold_spread_figure(ranked, metric),
+            f"Spread of {metric} over the speaker folds of the top {len(ranked)} trials "
+            "(box: quartiles; dots: single folds).",
+        ),
+    ]
+    for stale in ("confusion", "layer_weights", "parallel"):  # none from an earlier report
+        (out / f"{stale}.png").unlink(missing_ok=True)
+    if trial.user_attrs.get("confusion") is not None:
+        cm = np.array(trial.user_attrs["confusion"])
+        title = f"trial #{trial.number}, all folds"
+        done.append(
+            (
+                "confusion",
+                confusion_figure(cm, title, labels),
+                f"Confusion matrix of trial #{trial.number} summed over its folds: rows "
+                "are the true labels, columns the predicted ones (clip counts).",
             )
-    if not rows:
-        return ""
-    return (
-        "<h2>Best value per choice</h2><table><tr><th>parameter</th><th>choice</th>"
-        "<th>best</th><th>complete trials</th></tr>" + "".join(rows) + "</table>"
-    )
-
-
-def _nested_line(storage_url: str, name: str, plain: float) -> str:
-    from hpo.study.nested import nested_summary
-
-    n = nested_summary(storage_url, name)
-    if n is None:
-        return "<p>No nested estimate yet (<code>hpo nested --study NAME</code>).</p>"
-    return (
-        f"<h2>Nested cross-validation</h2><p>Estimate {n['estimate']:.4f} ± {n['std']:.4f} "
-        f"over {n['folds']} outer folds, beside the plain study's best {plain:.4f} "
-        f"(optimism {plain - n['estimate']:+.4f}).</p>"
-    )
-
-
-def _labels_line(attrs: dict[str, Any]) -> str:
-    labels = attrs.get("labels")
-    if not labels:
-        return ""
-    return f", {len(labels)} labels: {html.escape(', '.join(labels))}"
-
-
-def _html(
-    study: Any,
-    name: str,
-    metric: str,
-    bt: Any,
-    table: str,
-    out: Path,
-    notes: list[str],
-    extra: str = "",
-) -> str:
-    attrs = study.user_attrs
-    synth = attrs.get("corpus_synthetic")
-    warn = (
-        "<p class=warn>SYNTHETIC corpus: these scores say nothing about real emotional speech.</p>"
-        if synth
-        else ""
-    )
-    states: dict[str, int] = {}
-    for t in study.trials:
-        states[t.state.name] = states.get(t.state.name, 0) + 1
-    figs = "".join(
-        f'<figure><img alt="{f}" src="{_img(out / f"{f}.png")}"><figcaption>{f}</figcaption>'
-        "</figure>"
-        for f in (*FIGURES, "layer_weights")
-        if (out / f"{f}.png").is_file()
-    )
-    esc = html.escape
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>hpo report: {esc(name)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-img{{max-width:100%}}.warn{{color:#a00;font-weight:bold}}
-td,th{{padding:2px 8px;text-align:left}}</style></head><body>
-<h1>Study {esc(name)}</h1>{warn}
-<p>Corpus {esc(str(attrs.get("corpus_name", "ravdess")))}{_labels_line(attrs)}.</p>
-<p>kind {esc(str(attrs.get("kind")))}, metric: mean {esc(metric)} over
-{len(attrs.get("fold_actors", {}))} actor folds; trials:
-{esc(", ".join(f"{v} {k.lower()}" for k, v in states.items()))}.</p>
-<p>Best: trial #{bt.number}, {esc(metric)} {bt.value:.4f}, {esc(str(bt.params))}.</p>
-<p>Provenance: spec {esc(str(attrs.get("spec_hash")))}, manifest
-{esc(str(attrs.get("manifest_hash")))}, git {esc(str(attrs.get("git_revision")))}.</p>
-{"".join(f"<p>{esc(n)}</p>" for n in notes)}
-{table}
-{extra}
-{figs}
-</body></html>
-"""
+        )
+    if trial.user_attrs.get("layer_weights"):
+        done.append(
+            (
+                "layer_weights",
+                _layer_weights_figure(trial),
+                f"The layer mix trial #{trial.number}'s layer-weighted pooling learned "
+                "(softmax weight per layer, mean over its folds).",
+            )
+        )
+    for name, fig, _ in done:
+        _save(fig, out / f"{name}.png")
+    return [(name, caption) for name, _, caption in done]

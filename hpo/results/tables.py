@@ -3,8 +3,10 @@
 A :class:`Table` holds cells as numbers or text; each format renders the same cells, so the
 Markdown a README gets, the LaTeX a paper gets, the CSV a spreadsheet gets and the JSON a
 script gets never disagree. Numbers are shown to ``digits`` significant digits in the text
-formats and kept whole in CSV and JSON. A cell may be a :class:`MeanStd` (mean ± standard
-deviation, with what it is over) or marked best (bold in HTML, Markdown and LaTeX).
+formats and to 6 in CSV and JSON (all a score carries: trials store fold scores to 6
+decimals; no 16-digit float in anything a person reads). A cell may be a
+:class:`MeanStd` (mean ± standard deviation, with what it is over) or marked best (bold in
+HTML, Markdown and LaTeX).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     caption: str = ""
     digits: int = 3
+    shade: bool = False  # HTML only: numbers in [0, 1] tint their cell (a heat map)
 
     def add(self, *cells: Any) -> None:
         if len(cells) != len(self.columns):
@@ -152,7 +155,14 @@ class Table:
     def html(self) -> str:
         def cell(c: Any) -> str:
             text = html.escape(self._text(c))
-            return f"<td><b>{text}</b></td>" if isinstance(c, Best) else f"<td>{text}</td>"
+            style = ""
+            if self.shade and isinstance(c, float) and 0 <= c <= 1:
+                style = f' style="background:rgba(31,119,180,{0.6 * c:.2f})"'
+            return (
+                f"<td{style}><b>{text}</b></td>"
+                if isinstance(c, Best)
+                else f"<td{style}>{text}</td>"
+            )
 
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
         body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
@@ -168,11 +178,24 @@ def tex_escape(text: str) -> str:
 def _num(v: float | None, digits: int) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    return f"{v:.{digits}g}"
+    # Trailing zeros kept (0.700, not 0.7: a column of scores lines up), except in
+    # exponent form (3.1e-05) and after a bare point (950, not "950.").
+    text = f"{v:#.{digits}g}"
+    return f"{v:.{digits}g}" if "e" in text else text.rstrip(".")
 
 
 def _raw(c: Any) -> Any:
-    return c.value if isinstance(c, Best) else c
+    """A cell's value for CSV and JSON: numbers to 6 significant digits."""
+    v = c.value if isinstance(c, Best) else c
+    if isinstance(v, MeanStd):
+        return MeanStd(_round(v.mean), _round(v.std))
+    return _round(v)
+
+
+def _round(v: Any) -> Any:
+    if isinstance(v, float) and math.isfinite(v):
+        return float(f"{v:.6g}")
+    return v
 
 
 def _numeric(rows: list[list[Any]], i: int) -> bool:

@@ -206,7 +206,9 @@ def html_page(r: Report, out: Path, figures: list[tuple[str, str]]) -> str:
     )
 
     def section(key: str, level: str = "h2") -> str:
-        return f"<{level}>{HEADINGS[key]}</{level}>{t[key].html()}" if key in t else ""
+        if key not in t:
+            return ""
+        return f'<section id="{key}"><{level}>{HEADINGS[key]}</{level}>{t[key].html()}</section>'
 
     figs = "".join(
         f'<figure><img alt="{esc(f)}" src="{_img(out / f"{f}.png")}">'

@@ -72,7 +72,9 @@ def test_report_tables_list_pruned_trials_apart_with_their_partial_mean(
     assert res.exit_code == 0, res.output
     page = (out / "index.html").read_text()
     top, pruned = page.split("<h2>Top complete trials</h2>")[1].split("<h2>Pruned trials")
-    assert "<td>#1</td><td><b>0.8000</b></td><td>mean over 6/6 folds</td>" in top and "#3" not in top
+    assert (
+        "<td>#1</td><td><b>0.8000</b></td><td>mean over 6/6 folds</td>" in top and "#3" not in top
+    )
     assert "<td>#3</td><td>0.3850</td><td>partial mean over 2/6 folds</td>" in pruned
     assert "0.1500" not in page
 

@@ -172,7 +172,6 @@ def write_figures(
     ``trial``); return (name, caption) of each written."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
-    labels = study.user_attrs.get("labels")
     done = [
         (
             "history",
@@ -202,10 +201,19 @@ def write_figures(
     ]
     for stale in ("confusion", "layer_weights", "parallel"):  # none from an earlier report
         (out / f"{stale}.png").unlink(missing_ok=True)
+    done += _trial_figures(trial, study.user_attrs.get("labels"))
+    for name, fig, _ in done:
+        _save(fig, out / f"{name}.png")
+    return [(name, caption) for name, _, caption in done]
+
+
+def _trial_figures(trial: Any, labels: Any) -> list[tuple[str, Any, str]]:
+    """The reported trial's own figures: its confusion matrix, its learned layer mix."""
+    out: list[tuple[str, Any, str]] = []
     if trial.user_attrs.get("confusion") is not None:
         cm = np.array(trial.user_attrs["confusion"])
         title = f"trial #{trial.number}, all folds"
-        done.append(
+        out.append(
             (
                 "confusion",
                 confusion_figure(cm, title, labels),
@@ -214,7 +222,7 @@ def write_figures(
             )
         )
     if trial.user_attrs.get("layer_weights"):
-        done.append(
+        out.append(
             (
                 "layer_weights",
                 _layer_weights_figure(trial),
@@ -222,6 +230,4 @@ def write_figures(
                 "(softmax weight per layer, mean over its folds).",
             )
         )
-    for name, fig, _ in done:
-        _save(fig, out / f"{name}.png")
-    return [(name, caption) for name, _, caption in done]
+    return out

@@ -122,17 +122,26 @@ def build_report(
 
 
 def _meta(study: Any, attrs: dict[str, Any], metric: str) -> list[str]:
+    """Three lines: corpus and labels; kind, objective and trials; provenance."""
     states: dict[str, int] = {}
     for t in study.trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
+    folds = len(attrs.get("fold_actors", {}))
+    prov = [
+        f"{what} {attrs[key]}"
+        for what, key in (("spec", "spec_hash"), ("manifest", "manifest_hash"))
+        + (("git", "git_revision"),)
+        if attrs.get(key) is not None
+    ]
     return [
         f"Corpus {attrs.get('corpus_name', 'ravdess')}{_labels_line(attrs)}.",
-        f"Kind {attrs.get('kind')}; objective: mean {metric} over "
-        f"{len(attrs.get('fold_actors', {}))} speaker folds; trials: "
+        (f"Kind {attrs['kind']}. " if attrs.get("kind") else "")
+        + f"Objective: mean {metric}"
+        + (f" over {folds} speaker folds" if folds else " over the folds")
+        + "; trials: "
         + ", ".join(f"{v} {k.lower()}" for k, v in states.items())
         + ".",
-        f"Provenance: spec {attrs.get('spec_hash')}, manifest {attrs.get('manifest_hash')}, "
-        f"git {attrs.get('git_revision')}.",
+        f"Provenance: {', '.join(prov)}." if prov else "Provenance: not recorded.",
     ]
 
 

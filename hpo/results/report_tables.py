@@ -15,6 +15,12 @@ from hpo.results.summary import (
 from hpo.results.tables import Best, MeanStd, Table
 from hpo.trial.metrics import METRICS, CvValue, cv_value
 
+DATA_DIGITS = 6  # in CSV and JSON: all a fold score carries (stored to 6 decimals)
+
+
+def _table(columns: list[str], **kw: Any) -> Table:
+    return Table(columns, data_digits=DATA_DIGITS, zeros=True, **kw)
+
 
 def value_text(v: Any) -> str:
     """A parameter value as a person writes it: 3 significant digits, no repr."""
@@ -56,7 +62,7 @@ def results_table(s: TrialSummary, metric: str, best: bool, n_complete: int) -> 
             f" Chance: always predicting the majority class ({s.chance.majority_label}), "
             f"or guessing uniformly among the {len(s.labels)} labels (expected values)."
         )
-    t = Table(
+    t = _table(
         ["metric", "mean ± std over folds", "pooled", "95% CI low", "95% CI high"]
         + ["majority class", "uniform guess"],
         caption=cap,
@@ -78,7 +84,7 @@ def results_table(s: TrialSummary, metric: str, best: bool, n_complete: int) -> 
 
 
 def per_label_table(s: TrialSummary) -> Table:
-    t = Table(
+    t = _table(
         ["label", "clips", "recall", "precision", "F1"],
         caption=(
             f"Per label, trial #{s.number}, pooled over its folds (recall: share of the label's "
@@ -94,10 +100,10 @@ def per_label_table(s: TrialSummary) -> Table:
 def confusion_tables(s: TrialSummary) -> tuple[Table, Table]:
     """Counts, and each row divided by its total (the row's label's recall on the diagonal)."""
     cols = ["true \\ predicted", *s.labels]
-    counts = Table(
+    counts = _table(
         cols, caption=f"Confusion matrix of trial #{s.number}, summed over folds: clip counts."
     )
-    norm = Table(
+    norm = _table(
         cols,
         caption="The same, each row divided by its total: the diagonal is each label's recall.",
         digits=2,
@@ -110,7 +116,7 @@ def confusion_tables(s: TrialSummary) -> tuple[Table, Table]:
 
 
 def folds_table(s: TrialSummary) -> Table:
-    t = Table(
+    t = _table(
         ["fold", "validation speakers", "clips", *(METRIC_NAMES[m] for m in METRICS)],
         caption=f"Trial #{s.number} per fold: the speakers held out and the scores on them.",
     )
@@ -126,7 +132,7 @@ def folds_table(s: TrialSummary) -> Table:
 
 def params_table(number: int, params: dict[str, Any]) -> Table:
     """The trial's parameters (only those it has: a conditional one where it applies)."""
-    t = Table(["parameter", "value"], caption=f"Parameters of trial #{number}.")
+    t = _table(["parameter", "value"], caption=f"Parameters of trial #{number}.")
     for k, v in params.items():
         t.add(k, value_text(v))
     return t
@@ -145,7 +151,7 @@ def estimates_table(metric: str, best: CvValue, nested: dict[str, Any] | None, n
         )
     else:
         cap += f" No nested estimate yet: hpo nested --study {name} computes the honest one."
-    t = Table(["estimate", "value", "over"], caption=cap)
+    t = _table(["estimate", "value", "over"], caption=cap)
     t.add(f"best of N (trial #{best.number})", best.value, best.label)
     if nested:
         t.add(
@@ -173,7 +179,7 @@ def trials_tables(finished: list, metric: str, maximize: bool, top: int) -> list
         if partial and not rows:
             continue
         rows.sort(key=lambda r: -r[0].value if maximize else r[0].value)
-        t = Table(["trial", metric, "averaged over", "parameters"], caption=cap, digits=4)
+        t = _table(["trial", metric, "averaged over", "parameters"], caption=cap, digits=4)
         for i, (v, p) in enumerate(rows[:top]):
             t.add(
                 f"#{v.number}",
@@ -189,7 +195,7 @@ def best_by_choice_table(complete: list, maximize: bool) -> Table | None:
     """Per categorical parameter, each choice's best value: what each choice can reach."""
     from optuna.distributions import CategoricalDistribution
 
-    t = Table(
+    t = _table(
         ["parameter", "choice", "best", "complete trials"],
         caption="Each choice of each categorical parameter: its best CV mean and trial count.",
         digits=4,

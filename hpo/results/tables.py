@@ -3,8 +3,8 @@
 A :class:`Table` holds cells as numbers or text; each format renders the same cells, so the
 Markdown a README gets, the LaTeX a paper gets, the CSV a spreadsheet gets and the JSON a
 script gets never disagree. Numbers are shown to ``digits`` significant digits in the text
-formats and to 6 in CSV and JSON (all a score carries: trials store fold scores to 6
-decimals; no 16-digit float in anything a person reads). A cell may be a
+formats, and whole in CSV and JSON unless ``data_digits`` says how many to keep there (the
+report keeps 6, all a score carries: trials store fold scores to 6 decimals). A cell may be a
 :class:`MeanStd` (mean ± standard deviation, with what it is over) or marked best (bold in
 HTML, Markdown and LaTeX).
 """
@@ -58,6 +58,8 @@ class Table:
     caption: str = ""
     digits: int = 3
     shade: bool = False  # HTML only: numbers in [0, 1] tint their cell (a heat map)
+    data_digits: int | None = None  # CSV and JSON: significant digits kept (None: all)
+    zeros: bool = False  # text formats: keep trailing zeros (0.700), so columns line up
 
     def add(self, *cells: Any) -> None:
         if len(cells) != len(self.columns):
@@ -78,10 +80,12 @@ class Table:
         if isinstance(cell, Best):
             return self._text(cell.value, escape, pm)
         if isinstance(cell, MeanStd):
-            mean = _num(cell.mean, self.digits)
-            return mean if cell.std is None else f"{mean}{pm}{_num(cell.std, self.digits)}"
+            mean = _num(cell.mean, self.digits, self.zeros)
+            return (
+                mean if cell.std is None else f"{mean}{pm}{_num(cell.std, self.digits, self.zeros)}"
+            )
         if isinstance(cell, float):
-            return _num(cell, self.digits)
+            return _num(cell, self.digits, self.zeros)
         return escape("" if cell is None else str(cell))
 
     def markdown(self) -> str:
@@ -132,7 +136,7 @@ class Table:
         for row in self.rows:
             cells: list[Any] = []
             for i, c in enumerate(row):
-                v = _raw(c)
+                v = _raw(c, self.data_digits)
                 if i in split:
                     cells += [v.mean, v.std] if isinstance(v, MeanStd) else [v, ""]
                 else:
@@ -144,7 +148,7 @@ class Table:
         """JSON-ready: rows as objects keyed by column; a mean ± std as {mean, std}."""
 
         def value(c: Any) -> Any:
-            v = _raw(c)
+            v = _raw(c, self.data_digits)
             if isinstance(v, MeanStd):
                 return {"mean": v.mean, "std": v.std}
             return None if isinstance(v, float) and math.isnan(v) else v
@@ -175,26 +179,28 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _num(v: float | None, digits: int) -> str:
+def _num(v: float | None, digits: int, zeros: bool = False) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    if not zeros:
+        return f"{v:.{digits}g}"
     # Trailing zeros kept (0.700, not 0.7: a column of scores lines up), except in
     # exponent form (3.1e-05) and after a bare point (950, not "950.").
     text = f"{v:#.{digits}g}"
     return f"{v:.{digits}g}" if "e" in text else text.rstrip(".")
 
 
-def _raw(c: Any) -> Any:
-    """A cell's value for CSV and JSON: numbers to 6 significant digits."""
+def _raw(c: Any, digits: int | None = None) -> Any:
+    """A cell's value for CSV and JSON, numbers to ``digits`` significant digits."""
     v = c.value if isinstance(c, Best) else c
     if isinstance(v, MeanStd):
-        return MeanStd(_round(v.mean), _round(v.std))
-    return _round(v)
+        return MeanStd(_round(v.mean, digits), _round(v.std, digits))
+    return _round(v, digits)
 
 
-def _round(v: Any) -> Any:
-    if isinstance(v, float) and math.isfinite(v):
-        return float(f"{v:.6g}")
+def _round(v: Any, digits: int | None) -> Any:
+    if digits is not None and isinstance(v, float) and math.isfinite(v):
+        return float(f"{v:.{digits}g}")
     return v
 
 

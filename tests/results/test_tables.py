@@ -35,3 +35,13 @@ def test_every_format_shows_the_same_numbers() -> None:
 
 def test_latex_escapes_label_names() -> None:
     assert tex_escape("pleasant_surprise & 50%") == r"pleasant\_surprise \& 50\%"
+
+
+def test_a_column_of_scores_keeps_its_trailing_zeros() -> None:
+    t = Table(["metric", "value"], zeros=True)
+    t.add("accuracy", 0.7)
+    t.add("C", 950.0)
+    assert "| accuracy | 0.700 |" in t.markdown() and "| C | 950 |" in t.markdown()
+    assert t.as_dict()["rows"][0]["value"] == 0.7
+    t.zeros = False  # the default: as Python's "g" writes it
+    assert "| accuracy | 0.7 |" in t.markdown()

@@ -36,8 +36,8 @@ def params_text(params: dict[str, Any]) -> str:
 
 def _what(s: TrialSummary, best: bool, n_complete: int) -> str:
     if s.partial:
-        return f"trial #{s.number} (pruned: the folds it ran only)"
-    return f"trial #{s.number}" + (f" (best of {n_complete} complete trials)" if best else "")
+        return f"Trial #{s.number} (pruned: the folds it ran only)"
+    return f"Trial #{s.number}" + (f" (best of {n_complete} complete trials)" if best else "")
 
 
 def results_table(s: TrialSummary, metric: str, best: bool, n_complete: int) -> Table:

@@ -84,6 +84,14 @@ def data() -> None:
     help="Speaker folds: K, or 'loso' (leave one speaker out); studies must ask for the "
     "same [default: 6, or loso with fewer than 6 speakers].",
 )
+@click.option(
+    "--folds-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="A published split to use as it is: a CSV with speaker,fold (or path,fold: clip -> "
+    'fold) columns, folds 0..K-1 or 1..K; studies then ask for folds = "file".',
+)
 @jobs_option
 def data_prepare(
     src: Path | None,
@@ -93,13 +101,14 @@ def data_prepare(
     name: str | None,
     demographics: Path | None,
     n_folds: int | str | None,
+    folds_from: Path | None,
     jobs: int | None,
 ) -> None:
     """Prepare SRC (a release's zip or folder: RAVDESS, EmoDB, CREMA-D, TESS, SAVEE) or the
     clips a CSV lists: 16 kHz mono clips, a manifest and speaker-independent folds."""
     from hpo.corpus.prepare import prepare
 
-    r = prepare(src, out, n_folds, jobs, fmt, manifest, name, demographics)
+    r = prepare(src, out, n_folds, jobs, fmt, manifest, name, demographics, folds_from)
     kind = " (SYNTHETIC corpus)" if r.synthetic else ""
     speakers = {c.speaker for c in r.clips}
     click.echo(
@@ -107,11 +116,18 @@ def data_prepare(
         f"{r.written} written, {r.reused} unchanged"
     )
     click.echo(f"corpus {r.name}: {len(r.labels)} labels: {', '.join(r.labels)}")
-    rule = "leave one speaker out" if r.folds == "loso" else f"{r.folds} folds"
-    click.echo(f"folds ({rule}):")
+    click.echo(f"folds ({_rule_words(r.folds, r.grouped, r.folds_from)}):")
     for fold, members in r.fold_members.items():
         click.echo(f"  fold {fold}: speakers {', '.join(str(a) for a in members)}")
     _echo_rejected(r.rejected, "rejected {n} input(s):")
+
+
+def _rule_words(rule: int | str, grouped: bool, source: dict | None) -> str:
+    if rule == "file":
+        how = f"by {source['by']}" if source else "as given"
+        return f"read from {source['file'] if source else 'a file'}, {how}"
+    one = "group" if grouped else "speaker"
+    return f"leave one {one} out" if rule == "loso" else f"{rule} {one} folds"
 
 
 def _echo_rejected(rejected: list[dict[str, str]], title: str) -> None:
@@ -152,7 +168,7 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
     click.echo(f"labels ({len(info['labels'])}): " + ", ".join(info["labels"]))
     click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
     click.echo("clips by gender: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
-    rule = "leave one speaker out" if info["fold_rule"] == "loso" else f"{info['fold_rule']} folds"
+    rule = _rule_words(info["fold_rule"], info["fold_unit"] == "group", info["folds_from"])
     click.echo(f"folds ({rule}):")
     for fold, speakers in info["folds"].items():
         click.echo(f"  fold {fold}: speakers {', '.join(map(str, speakers))}")

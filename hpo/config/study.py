@@ -31,8 +31,10 @@ from hpo.errors import SpecError
 class DataSpec:
     corpus: str = "data/ravdess"
     # Must match the folds the corpus was prepared with (hpo data prepare --folds): K speaker
-    # folds, or "loso" (leave one speaker out). Nested CV applies the same rule inside.
-    folds: int | Literal["loso"] = 6
+    # folds, "loso" (leave one speaker out), or "file" (a published split: --folds-from, or
+    # a CSV corpus's fold column). Nested CV applies the same rule inside (for "file": K-1
+    # gender-balanced folds, as a table cannot split the training speakers).
+    folds: int | Literal["loso", "file"] = 6
 
     def check(self, where: str) -> None:
         if isinstance(self.folds, int) and self.folds < 2:

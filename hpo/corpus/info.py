@@ -36,6 +36,8 @@ def corpus_info(root: str | Path) -> dict[str, Any]:
         "emotions": {e: per_label[e] for e in corpus.labels if e in per_label},
         "genders": dict(sorted(Counter(c.gender or "unknown" for c in clips).items())),
         "fold_rule": corpus.fold_rule,
+        "fold_unit": corpus.meta.get("fold_unit", "speaker"),
+        "folds_from": corpus.meta.get("folds_from"),  # a published split's table and hash
         "folds": {str(k): v for k, v in fold_members(fold_of).items()},
         "source_sample_rates": dict(sorted(Counter(c.sample_rate for c in clips).items())),
         "stereo_sources": sum(1 for c in clips if c.channels > 1),

@@ -6,10 +6,13 @@ The contract every study, kind and report reads, whatever the corpus:
   ``gender`` (``male``, ``female`` or empty when unknown), ``label``, ``fold``,
   ``duration`` (s), the source's ``channels`` and ``sample_rate``, ``source`` (the file in
   the release) and ``source_sha256``; then the adapter's own columns (RAVDESS:
-  ``emotion_id``, ``intensity``, ``statement``, ``repetition``).
+  ``emotion_id``, ``intensity``, ``statement``, ``repetition``; a CSV corpus: ``group``
+  when its CSV has one).
 - ``corpus.json``: ``format``, ``name`` (the adapter, or the CSV corpus's name), ``labels``
-  (the label set in class order), ``folds`` (``K`` or ``"loso"``) and ``n_folds``,
-  ``speakers`` (id -> gender), the rejected inputs and where it came from.
+  (the label set in class order), ``folds`` (``K``, ``"loso"``, or ``"file"``: a published
+  split, whose table and its hash ``folds_from`` records) and ``n_folds``, ``fold_unit``
+  (``speaker`` or ``group``), ``speakers`` (id -> gender), the rejected inputs and where it
+  came from.
 
 ``corpus.json`` is written last, so its presence means the corpus is complete. A corpus
 prepared before this contract (format 1, RAVDESS only) still loads, read as RAVDESS.
@@ -170,7 +173,7 @@ class Corpus:
 
     @property
     def fold_rule(self) -> int | str:
-        """``K`` or ``"loso"``: how ``hpo data prepare`` cut the folds."""
+        """``K``, ``"loso"`` or ``"file"``: how ``hpo data prepare`` cut the folds."""
         rule = self.meta.get("folds", self.meta.get("n_folds"))
         return rule if rule is not None else len({c.fold for c in self.clips})
 
@@ -191,6 +194,16 @@ class Corpus:
         """Each clip's speaker, in manifest order (what folds keep apart): numbers when every
         id is one (RAVDESS's actors, CREMA-D's), else strings (``DC``, ``03``)."""
         return np.array(typed_column([c.speaker for c in self.clips]))
+
+    @functools.cached_property
+    def speaker_groups(self) -> dict[Any, str] | None:
+        """``{speaker: group}`` from the manifest's ``group`` column (``""``: in no group),
+        with the speakers as in ``speakers``; None when the corpus has no groups."""
+        if not any(k == "group" for k, _ in self.clips[0].extra):
+            return None
+        return {
+            s.item(): dict(c.extra)["group"] for s, c in zip(self.speakers, self.clips, strict=True)
+        }
 
     @functools.cached_property
     def speaker_genders(self) -> dict[Any, str]:

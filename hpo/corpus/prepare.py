@@ -32,17 +32,20 @@ import soundfile as sf
 from hpo import __version__
 from hpo.corpus.audio import TARGET_SR, BadAudio, decode_16k_mono
 from hpo.corpus.folds import (
+    FILE,
     LOSO,
     FoldRule,
     assign_folds,
     check_rule,
     fold_members,
+    fold_units,
     speaker_key,
 )
 from hpo.corpus.formats import detect, get_format
 from hpo.corpus.formats._base import Entry, Format
 from hpo.corpus.manifest import CORPUS_JSON, MANIFEST, Clip, read_manifest_rows, write_corpus
 from hpo.corpus.source import SYNTH_MARKER, Source, open_source
+from hpo.corpus.splits import GivenFolds, check_groups, check_kept, from_column, from_file
 from hpo.errors import CorpusError
 from hpo.util.io import exchange, fsync_dir, fsync_file, fsync_tree
 from hpo.util.parallel import pmap
@@ -68,6 +71,8 @@ class PrepareReport:
     name: str = "ravdess"
     labels: tuple[str, ...] = ()
     folds: FoldRule = DEFAULT_FOLDS
+    folds_from: dict[str, Any] | None = None  # the published split's table, with "folds: file"
+    grouped: bool = False  # the rule cut groups of speakers (the CSV's group column)
 
 
 @dataclass(frozen=True)
@@ -253,13 +258,52 @@ def _clip(e: Entry, sha: str, duration: float, channels: int, rate: int) -> Clip
     )
 
 
-def _with_folds(clips: list[Clip], n_folds: FoldRule | None) -> tuple[list[Clip], FoldRule, dict]:
-    """Clips with their fold; the rule used (by default 6 folds, or one fold per speaker
-    when there are fewer than 6 speakers) and ``{fold: speakers}``."""
+def _groups(entries: list[Entry]) -> dict[str, str] | None:
+    """``{speaker: group}`` when the corpus lists groups (the CSV's group column), else None."""
+    if not any(k == "group" for e in entries for k, _ in e.extra):
+        return None
+    return {e.speaker: dict(e.extra).get("group", "") for e in entries}
+
+
+def _given(
+    inp: _Input,
+    todo: list[Entry],
+    rejected: list[dict[str, str]],
+    folds_from: Path | None,
+    n_folds: FoldRule | None,
+) -> GivenFolds | None:
+    """The published split to use, if any, checked before any clip is decoded."""
+    column = from_column(Path(inp.where), todo) if inp.adapter.name == "csv" else None
+    if column is not None and folds_from is not None:
+        raise CorpusError(
+            f"{inp.where}: has a fold column and --folds-from gives folds too; give the split once"
+        )
+    given = column or (from_file(Path(folds_from), todo, rejected) if folds_from else None)
+    if given is not None and n_folds is not None:
+        raise CorpusError(
+            f"{given.source['file']}: gives the folds (a published split, used as it is); "
+            "leave out --folds"
+        )
+    groups = _groups(todo)
+    if given is not None and groups:
+        check_groups(given.fold_of, groups, inp.where)
+    return given
+
+
+def _with_folds(
+    clips: list[Clip], n_folds: FoldRule | None, given: GivenFolds | None, groups: dict | None
+) -> tuple[list[Clip], FoldRule, dict]:
+    """Clips with their fold; the rule used (a published split's folds as given; else by
+    default 6 folds, or one fold per speaker (group) when there are fewer than 6) and
+    ``{fold: speakers}``."""
     genders = {c.speaker: c.gender for c in clips}
-    if n_folds is None:
-        n_folds = DEFAULT_FOLDS if len(genders) >= DEFAULT_FOLDS else LOSO
-    fold_of = assign_folds(genders, n_folds, genders)
+    if given is not None:
+        fold_of, n_folds = check_kept(given, set(genders), given.source["file"]), FILE
+    else:
+        if n_folds is None:
+            n_units = len(fold_units(genders, groups))
+            n_folds = DEFAULT_FOLDS if n_units >= DEFAULT_FOLDS else LOSO
+        fold_of = assign_folds(genders, n_folds, genders, groups)
     clips = [dataclasses.replace(c, fold=fold_of[c.speaker]) for c in clips]
     return clips, n_folds, fold_members(fold_of)
 
@@ -280,8 +324,11 @@ def _meta(
     clips: list[Clip],
     rule: FoldRule,
     rejected: list[dict[str, str]],
+    given: GivenFolds | None = None,
+    grouped: bool = False,
 ) -> dict[str, Any]:
-    """``corpus.json``: the corpus's name, label set and fold rule, and where it came from."""
+    """``corpus.json``: the corpus's name, label set and fold rule (and the published split's
+    table, hashed), and where it came from."""
     genders = {c.speaker: c.gender for c in clips}
     return {
         "name": name,
@@ -289,6 +336,8 @@ def _meta(
         "labels": list(labels),
         "folds": rule,
         "n_folds": len({c.fold for c in clips}),
+        **({"folds_from": given.source} if given is not None else {}),
+        "fold_unit": "group" if grouped else "speaker",
         "speakers": dict(sorted(genders.items(), key=lambda sg: speaker_key(sg[0]))),
         "sample_rate": TARGET_SR,
         "channels": 1,
@@ -308,6 +357,7 @@ def prepare(
     manifest: Path | None = None,
     name: str | None = None,
     demographics: Path | None = None,
+    folds_from: Path | None = None,
 ) -> PrepareReport:
     """Prepare an emotion corpus (or a synthetic one in a release's layout) for training.
 
@@ -323,6 +373,8 @@ def prepare(
         name: the corpus's name in ``corpus.json`` (default: the adapter's, or the CSV's
             file name).
         demographics: CREMA-D's ``VideoDemographics.csv`` when it is not in ``src``.
+        folds_from: a published split to use as it is (``speaker,fold`` or ``path,fold``
+            CSV; ``hpo.corpus.splits``); a CSV corpus's ``fold`` column is one too.
 
     Returns:
         A report with the clips and every rejected input with its reason.
@@ -332,8 +384,12 @@ def prepare(
     corpus_name = name or csv_name or inp.adapter.name
     out = Path("data") / corpus_name if out is None else Path(out)
     todo, rejected = _plan(inp)
+    given = _given(inp, todo, rejected, folds_from, n_folds)
+    groups = _groups(todo)
+    grouped = given is None and bool(groups)
     if n_folds is not None:  # an impossible rule is refused before any clip is written
-        check_rule(n_folds, len({e.speaker for e in todo}))
+        units = fold_units({e.speaker for e in todo}, groups)
+        check_rule(n_folds, len(units), any(len(u) > 1 for u in units))
     real = _target(out)
     _clear_leftovers(real)
     prev = _previous(real)
@@ -343,12 +399,24 @@ def prepare(
         rejected = sorted(rejected + bad_audio, key=lambda r: r["file"])
         if not clips:
             raise _no_clips(inp, rejected)
-        clips, rule, members = _with_folds(clips, n_folds)
+        clips, rule, members = _with_folds(clips, n_folds, given, groups)
         labels = inp.adapter.label_set(c.label for c in clips)
-        write_corpus(stage, clips, _meta(inp, corpus_name, labels, clips, rule, rejected))
+        meta = _meta(inp, corpus_name, labels, clips, rule, rejected, given, grouped)
+        write_corpus(stage, clips, meta)
         _swap_in(stage, real)
     return PrepareReport(
-        out, clips, rejected, written, reused, members, inp.synthetic, corpus_name, labels, rule
+        out,
+        clips,
+        rejected,
+        written,
+        reused,
+        members,
+        inp.synthetic,
+        corpus_name,
+        labels,
+        rule,
+        given.source if given else None,
+        grouped,
     )
 
 

@@ -36,10 +36,11 @@ from hpo.util.progress import TrialReporter
 
 def inner_folds(corpus: Corpus, outer: Fold, n_inner: FoldRule) -> list[Fold]:
     """The outer fold's training speakers split by the same rule (``n_inner`` gender-balanced
-    folds, or ``"loso"``); indices into corpus."""
+    folds, or ``"loso"``; over the corpus's groups when it has them); indices into corpus."""
     actors = corpus.speakers
     keep = outer.train
-    fold_of = assign_folds(outer.train_actors, n_inner, corpus.speaker_genders)
+    genders, groups = corpus.speaker_genders, corpus.speaker_groups
+    fold_of = assign_folds(outer.train_actors, n_inner, genders, groups)
     inner = split_by_fold(actors[keep], np.array([fold_of[a] for a in actors[keep]]))
     # Back to indices of the whole corpus, so the kind's objective reads the right clips.
     return [dataclasses.replace(f, train=keep[f.train], valid=keep[f.valid]) for f in inner]
@@ -99,6 +100,7 @@ def run_nested(
     if len(outer_folds) < 3:
         raise HpoError("nested cross-validation needs at least 3 outer folds")
     # Inside an outer fold, the same rule: K-1 folds (4 actors each on RAVDESS), or loso.
+    # A published split ("file") cannot split the training speakers: K-1 gender-balanced.
     inner_rule = LOSO if spec.data.folds == LOSO else len(outer_folds) - 1
     # Inner studies have one fold fewer than the corpus (K-1 folds, or one speaker fewer).
     spec.pruner.check_folds(len(outer_folds) - 1, f"{spec.path}: [pruner] (nested, inner)")
@@ -113,6 +115,7 @@ def run_nested(
         folds = inner_folds(corpus, of, inner_rule)
         study = open_study(inner_spec, storage_url, corpus, folds=folds)
         study.set_user_attr("nested_outer_fold", of.index)
+        study.set_user_attr("inner_fold_rule", inner_rule)
         study.set_user_attr("outer_valid_actors", list(of.valid_actors))
         study.set_user_attr(
             "inner_fold_actors", {str(f.index): list(f.valid_actors) for f in folds}

@@ -34,6 +34,7 @@ class Entry:
     label: str  # one of the adapter's labels
     extra: tuple[tuple[str, str], ...] = ()  # the adapter's own manifest columns
     order: tuple[Any, ...] = ()  # manifest order among this corpus's clips (default: out)
+    fold: int | None = None  # a published split's fold, as the list numbers it (CSV column)
 
 
 @dataclass(frozen=True)

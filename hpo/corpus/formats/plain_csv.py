@@ -1,5 +1,10 @@
 """Any corpus listed in a CSV file: ``--manifest FILE`` with columns path, speaker, label
-and optionally gender; paths relative to the CSV's folder (or absolute).
+and optionally gender, fold and group; paths relative to the CSV's folder (or absolute).
+
+``fold``: a published split, used as it is (numbered 0..K-1 or 1..K; ``hpo.corpus.splits``
+checks it); ``group``: speakers that folds keep together (a dyadic corpus's sessions). A
+speaker has one gender, one fold and one group: a row may leave them empty and take its
+speaker's from the other rows.
 
 The CSV is the user's own, so a mistake in it (a missing column, an empty field, a file
 that is not there, one speaker given two genders) stops the preparation with one line
@@ -29,8 +34,11 @@ _GENDERS = {
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header (lower-cased) and ``(line number, row)`` pairs; ``,``, ``;`` or tab separated."""
+def read_table(
+    path: Path, required: tuple[str, ...] = REQUIRED, needs: str = ""
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header (lower-cased) and ``(line number, row)`` pairs; ``,``, ``;`` or tab separated.
+    ``required``: the columns it must have; ``needs``: what to say when one is missing."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as e:
@@ -44,11 +52,11 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     header = [h.strip().lower() for h in next(reader, [])]
-    for col in REQUIRED:
+    for col in required:
         if col not in header:
             raise CorpusError(
                 f"{path}: no '{col}' column (has: {', '.join(h for h in header if h) or 'none'});"
-                " a corpus CSV needs path, speaker, label and optionally gender"
+                f" {needs or 'a corpus CSV needs path, speaker, label and optionally gender'}"
             )
     rows = []
     for row in reader:
@@ -80,13 +88,14 @@ class PlainCsv(Format):
 
     def entries(self, source: Source, members: list[str]) -> Classified:
         path = Path(self.options["manifest"])  # type: ignore[arg-type]
-        _, rows = read_table(path)
-        genders: dict[str, tuple[str, int]] = {}
+        header, rows = read_table(path)
+        # Per speaker: its gender, fold and group, with the line that gave each first.
+        seen: dict[str, dict[str, tuple[str, int]]] = {c: {} for c in ("gender", "fold", "group")}
         first_line: dict[str, int] = {}
         by_out: dict[str, str] = {}
         entries, rejected = [], []
         for line, row in rows:
-            e = self._entry(path, source, line, row, genders)
+            e = self._entry(path, source, line, row, seen)
             if e.member in first_line:
                 why = f"listed again (first on line {first_line[e.member]})"
                 rejected.append({"file": e.member, "reason": why})
@@ -96,9 +105,8 @@ class PlainCsv(Format):
             else:
                 first_line[e.member], by_out[e.out] = line, e.member
                 entries.append(e)
-        # A row without a gender takes its speaker's from the other rows.
-        entries = [dataclasses.replace(e, gender=genders[e.speaker][0]) for e in entries]
-        return Classified(entries, rejected)
+        # A row without a gender (fold, group) takes its speaker's from the other rows.
+        return Classified([_completed(e, header, seen, path) for e in entries], rejected)
 
     def _entry(
         self,
@@ -106,7 +114,7 @@ class PlainCsv(Format):
         source: Source,
         line: int,
         row: dict[str, str],
-        genders: dict[str, tuple[str, int]],
+        seen: dict[str, dict[str, tuple[str, int]]],
     ) -> Entry:
         where = f"{csv_path}:{line}"
         for col in REQUIRED:
@@ -128,14 +136,13 @@ class PlainCsv(Format):
                 f"{where}: gender {raw_gender!r} is not one of m, f, male, female, man, woman "
                 "(or empty, u, unknown, na, n/a, ? when not known)"
             )
-        seen, seen_line = genders.get(speaker, (UNKNOWN, line))
-        if seen == UNKNOWN:
-            genders[speaker] = (gender, line)
-        elif gender not in (UNKNOWN, seen):
+        fold = row.get("fold") or ""
+        if fold and not (fold.isascii() and fold.isdigit()):
             raise CorpusError(
-                f"{where}: speaker {speaker} is '{gender or 'unknown'}' here but "
-                f"'{seen or 'unknown'}' on line {seen_line}; one gender per speaker"
+                f"{where}: fold {fold!r} is not a whole number; number the folds 0..K-1 or 1..K"
             )
+        for col, value in (("gender", gender), ("fold", fold), ("group", row.get("group") or "")):
+            _one_per_speaker(where, speaker, col, value, seen[col], line)
         return Entry(
             member=member,
             out=f"clips/{_safe(speaker)}/{clip_name(member)}",
@@ -143,3 +150,44 @@ class PlainCsv(Format):
             gender=gender,
             label=row["label"],
         )
+
+
+def _one_per_speaker(
+    where: str, speaker: str, col: str, value: str, seen: dict[str, tuple[str, int]], line: int
+) -> None:
+    """Record the speaker's gender (fold, group); one that differs from an earlier row's is
+    refused (an empty one says nothing)."""
+    known, known_line = seen.get(speaker, ("", line))
+    if not known:
+        if value:
+            seen[speaker] = (value, line)
+        return
+    if value and value != known:
+        if col == "fold":
+            why = "a published split keeps each speaker's clips in one fold"
+        elif col == "group":
+            why = "one group per speaker"
+        else:
+            why = "one gender per speaker"
+        what = "" if col == "gender" else f"{col} "
+        raise CorpusError(
+            f"{where}: speaker {speaker} is {what}'{value}' here but '{known}' "
+            f"on line {known_line}; {why}"
+        )
+
+
+def _completed(
+    e: Entry, header: list[str], seen: dict[str, dict[str, tuple[str, int]]], path: Path
+) -> Entry:
+    """The entry with its speaker's gender, fold and group from whichever row gave them."""
+    known = {col: seen[col].get(e.speaker, ("", 0))[0] for col in seen}
+    fold = None
+    if "fold" in header:
+        if not known["fold"]:
+            raise CorpusError(
+                f"{path}: speaker {e.speaker} has no fold on any row; with a fold column, "
+                "every speaker needs one (it is the split, used as it is)"
+            )
+        fold = int(known["fold"])
+    extra = (("group", known["group"]),) if "group" in header else ()
+    return dataclasses.replace(e, gender=known["gender"], fold=fold, extra=extra)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hpo.corpus.folds import assign_folds, corpus_folds, fold_members, split_by_fold
-from hpo.corpus.manifest import load_corpus
+from hpo.corpus.manifest import Clip, Corpus, load_corpus
 from hpo.errors import CorpusError
 from hpo.study.nested import inner_folds
 
@@ -97,3 +97,54 @@ def test_a_study_asking_loso_of_a_k_fold_corpus_is_told_how_to_fix_it(prepared: 
     loso = dataclasses.replace(corpus, meta={**corpus.meta, "folds": "loso"})
     with pytest.raises(CorpusError, match='leave-one-speaker-out .* set \\[data\\] folds = "loso"'):
         corpus_folds(loso, 6)
+
+
+# An IEMOCAP-like dyadic corpus: five sessions of one woman and one man each.
+SESSIONS = {f"Ses0{i}{g}": f"Ses0{i}" for i in range(1, 6) for g in "FM"}
+DYAD_GENDERS = {s: "female" if s.endswith("F") else "male" for s in SESSIONS}
+
+
+@pytest.mark.parametrize("rule", [5, 2, "loso"])
+def test_groups_keep_a_sessions_speakers_in_one_fold(rule: object) -> None:
+    fold_of = assign_folds(SESSIONS, rule, DYAD_GENDERS, SESSIONS)  # type: ignore[arg-type]
+    for i in range(1, 6):
+        assert fold_of[f"Ses0{i}F"] == fold_of[f"Ses0{i}M"]
+    # Without groups, 5 folds pair the women with each other; loso gives 10 folds, not 5.
+    n_folds = {5: 5, 2: 2, "loso": 5}[rule]  # type: ignore[index]
+    assert sorted(set(fold_of.values())) == list(range(n_folds))
+    if rule != 2:
+        assert fold_members(fold_of)[0] == ["Ses01F", "Ses01M"]
+
+
+def test_too_few_groups_for_the_folds_is_one_line() -> None:
+    two = {s: g for s, g in SESSIONS.items() if g in ("Ses01", "Ses02")}
+    with pytest.raises(CorpusError, match="only 2 group\\(s\\) of speakers"):
+        assign_folds(two, 3, DYAD_GENDERS, two)
+
+
+def test_nested_cv_keeps_groups_together_inside_an_outer_fold(tmp_path: Path) -> None:
+    fold_of = assign_folds(SESSIONS, 5, DYAD_GENDERS, SESSIONS)
+    clips = [
+        Clip(
+            f"clips/{s}/{k}.wav",
+            s,
+            DYAD_GENDERS[s],
+            "a",
+            fold_of[s],
+            1.0,
+            1,
+            16000,
+            "",
+            "",
+            (("group", g),),
+        )
+        for s, g in SESSIONS.items()
+        for k in range(2)
+    ]
+    corpus = Corpus(tmp_path, clips, {"folds": 5, "fold_unit": "group"})
+    outer = corpus_folds(corpus, 5)[0]
+    for rule in (4, "loso"):
+        inner = inner_folds(corpus, outer, rule)
+        assert len(inner) == 4
+        for f in inner:  # one session held out, never one of its two speakers alone
+            assert len({SESSIONS[s] for s in f.valid_actors}) == 1 and len(f.valid_actors) == 2

@@ -265,14 +265,15 @@ def _groups(entries: list[Entry]) -> dict[str, str] | None:
     return {e.speaker: dict(e.extra).get("group", "") for e in entries}
 
 
-def _given(
+def _fold_inputs(
     inp: _Input,
     todo: list[Entry],
     rejected: list[dict[str, str]],
     folds_from: Path | None,
     n_folds: FoldRule | None,
-) -> GivenFolds | None:
-    """The published split to use, if any, checked before any clip is decoded."""
+) -> tuple[GivenFolds | None, dict[str, str] | None]:
+    """The published split to use (if any) and the speakers' groups (if any), checked, with
+    the rule, before any clip is decoded."""
     column = from_column(Path(inp.where), todo) if inp.adapter.name == "csv" else None
     if column is not None and folds_from is not None:
         raise CorpusError(
@@ -287,7 +288,10 @@ def _given(
     groups = _groups(todo)
     if given is not None and groups:
         check_groups(given.fold_of, groups, inp.where)
-    return given
+    if n_folds is not None:  # an impossible rule is refused before any clip is written
+        units = fold_units({e.speaker for e in todo}, groups)
+        check_rule(n_folds, len(units), any(len(u) > 1 for u in units))
+    return given, groups
 
 
 def _with_folds(
@@ -384,12 +388,8 @@ def prepare(
     corpus_name = name or csv_name or inp.adapter.name
     out = Path("data") / corpus_name if out is None else Path(out)
     todo, rejected = _plan(inp)
-    given = _given(inp, todo, rejected, folds_from, n_folds)
-    groups = _groups(todo)
+    given, groups = _fold_inputs(inp, todo, rejected, folds_from, n_folds)
     grouped = given is None and bool(groups)
-    if n_folds is not None:  # an impossible rule is refused before any clip is written
-        units = fold_units({e.speaker for e in todo}, groups)
-        check_rule(n_folds, len(units), any(len(u) > 1 for u in units))
     real = _target(out)
     _clear_leftovers(real)
     prev = _previous(real)
@@ -404,19 +404,9 @@ def prepare(
         meta = _meta(inp, corpus_name, labels, clips, rule, rejected, given, grouped)
         write_corpus(stage, clips, meta)
         _swap_in(stage, real)
+    split = (rule, given.source if given else None, grouped)
     return PrepareReport(
-        out,
-        clips,
-        rejected,
-        written,
-        reused,
-        members,
-        inp.synthetic,
-        corpus_name,
-        labels,
-        rule,
-        given.source if given else None,
-        grouped,
+        out, clips, rejected, written, reused, members, inp.synthetic, corpus_name, labels, *split
     )
 
 

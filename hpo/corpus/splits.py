@@ -6,7 +6,10 @@ Two sources, checked alike before any clip is decoded: ``hpo data prepare --fold
 fold; every speaker of the corpus needs a fold, the table names no speaker (or clip) the
 corpus lacks, and no fold between the first and the last is empty. Folds numbered 1..K are
 renumbered 0..K-1 (the manifest's numbering); otherwise the table's numbers are kept, so
-fold 3 of the paper is fold 3 (or 2) of the study.
+fold 3 of the paper is fold 3 (or 2) of the study. A clip table matches a row to a clip by
+its path in the source, or by the end of the path (a table written with absolute paths on
+another machine); clips it leaves out take their speaker's fold, and rows naming a file the
+corpus rejected by its name are skipped.
 
 The table's path and SHA-256 are recorded in ``corpus.json`` (``folds_from``); the manifest's
 ``fold`` column is what studies read.

@@ -90,6 +90,10 @@ def test_without_a_nested_run_every_output_names_the_command(
     tail = f"no nested estimate yet: {command} computes the honest one"
     # hpo run's summary (its database is the module's, so its --storage differs).
     assert f"best of {n} {PHRASE}; no nested estimate yet: hpo nested --study svm" in run_db[1]
+    # A trial's stored std over folds is the sample std (ddof=1), as the report's is.
+    assert best.user_attrs["std_accuracy"] == pytest.approx(
+        np.std(best.user_attrs["fold_accuracy"], ddof=1)
+    )
     out = _outputs(db, tmp_path)
     for key in ("status", "export", "toml"):
         assert f"{head}; {tail}" in out[key], key
@@ -122,6 +126,7 @@ def _simulate_nested(db: Path, scores: list[float]) -> None:
         inner.set_user_attr("outer", {"fold": k, "score": score, "trial": 0})
 
 
+@pytest.mark.slow  # 4-6 s: status, two exports and a report on a loaded machine
 def test_with_a_nested_estimate_every_output_shows_it_beside_the_best(
     db: Path, tmp_path: Path
 ) -> None:

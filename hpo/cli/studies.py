@@ -100,7 +100,11 @@ def run(
         f"study '{r.study}'{note}: {r.finished} finished trials ({r.ran} new) in {r.storage}"
     )
     if r.best_value is not None:
-        click.echo(f"best {spec.objective.metric}: {r.best_value:.4f} with {r.best_params}")
+        from hpo.results.honest import study_selection
+
+        sel = study_selection(storage_url(storage), r.study)
+        if sel:
+            click.echo(f"{sel['statement']}; params {r.best_params}")
 
 
 @cli.command("status")
@@ -127,10 +131,8 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
         )
         b = r["best"]
         if b:
-            click.echo(
-                f"  best: trial {b['number']} {r['metric']} {b['value']:.4f} ({b['label']}) "
-                f"{b['params']}"
-            )
+            click.echo(f"  {b['selection']['statement']}")
+            click.echo(f"    params: {b['params']}")
             for m, vals in b["fold_scores"].items():
                 if vals:
                     shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
@@ -168,9 +170,11 @@ def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int
     per-fold scores and provenance."""
     from hpo.config.paths import storage_url
     from hpo.results.export import export_best
+    from hpo.results.honest import study_selection
 
     path = export_best(storage_url(storage), study, out=out, fmt=fmt, top=top)
-    click.echo(f"wrote {path}")
+    sel = study_selection(storage_url(storage), study)
+    click.echo(f"wrote {path}" + (f": {sel['statement']}" if sel else ""))
 
 
 @cli.command("report")
@@ -282,9 +286,91 @@ def nested(
             f"{o['fold']:>4}  {actors:<16} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
             f"{o['params']}"
         )
-    click.echo(f"estimate: {m} {r['estimate']:.4f} ± {r['std']:.4f} (std over outer folds)")
+    click.echo(
+        f"estimate: {m} {r['estimate']:.4f} ± {r['std']:.4f} (sample std over outer folds, ddof=1)"
+    )
     if r["optimism"] is not None:
         click.echo(f"plain study's best: {r['plain_best']:.4f}; optimism {r['optimism']:+.4f}")
+
+
+@cli.command("rerun")
+@study_name_option
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="New seeds to train with, beside the trial's own (seed 0, retrained as a check).",
+)
+@click.option(
+    "--trial",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Rerun complete trial N instead of the best one.",
+)
+@storage_option
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The study's prepared corpus on this machine, when not where the study ran.",
+)
+@json_option
+def rerun(
+    study: str,
+    seeds: int,
+    trial: int | None,
+    storage: str | None,
+    data: Path | None,
+    as_json: bool,
+) -> None:
+    """Train the chosen configuration (the best trial, or --trial N) again on every fold with
+    --seeds new seeds; report mean ± 95% interval over seeds and folds.
+
+    Seed 0 is the trial's own and should reproduce its fold scores; the summary is over the
+    new seeds only (Student t-interval over their per-seed CV means, and mean ± sd over
+    every seed × fold score). Stored on the study (shown by hpo report); a second run
+    resumes and redoes no seed."""
+    from hpo.config.paths import storage_url
+    from hpo.study.rerun import run_rerun
+
+    r = run_rerun(storage_url(storage), study, seeds, trial, data)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    for line in rerun_lines(r):
+        click.echo(line)
+
+
+def rerun_lines(r: dict) -> list[str]:
+    """``hpo rerun``'s text: each seed's CV means, then the summary over the new seeds."""
+    m = r["metric"]
+    lines = [f"trial {r['trial']} {r['params']}, every fold per seed:"]
+    lines += [
+        f"  seed {s['index']} ({s['seed']}): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in s["cv_mean"].items())
+        + (" (the trial's own seed)" if s["index"] == 0 else "")
+        for s in r["seeds"]
+    ]
+    if r["original_reproduced"] is not None:
+        lines.append(
+            "seed 0 reproduced the trial's fold scores exactly"
+            if r["original_reproduced"]
+            else "WARNING: seed 0 did not reproduce the trial's fold scores (nondeterministic "
+            "training, or code or corpus changed since the trial ran)"
+        )
+    if st := (r["stats"] or {}).get(m):
+        ci = f", 95% CI [{st['ci'][0]:.4f}, {st['ci'][1]:.4f}]" if st["ci"] else ""
+        sd = f" ± {st['sd_all']:.4f}" if st["sd_all"] is not None else ""
+        lines.append(
+            f"{m} over {st['seeds']} new seeds: mean {st['mean']:.4f}{ci} ({r['interval']}); "
+            f"mean ± sd over all {st['scores']} seed × fold scores {st['mean_all']:.4f}{sd} "
+            "(ddof=1)"
+        )
+    if r["identical"]:
+        lines.append("every seed gave the same fold scores: training is deterministic here")
+    return lines
 
 
 def _trial_picks(values: tuple[str, ...]) -> dict[str, int]:

@@ -13,6 +13,7 @@ from hpo.config.paths import models_dir
 from hpo.config.urls import redact
 from hpo.errors import HpoError
 from hpo.kinds import spec_from_dict
+from hpo.results.honest import best_selection
 from hpo.study.storage import load_study, open_storage
 from hpo.util.io import write_text_atomic
 
@@ -47,6 +48,9 @@ def best_config(storage_url: str, name: str, top: int = 1) -> dict[str, Any]:
         "direction": study.direction.name.lower(),
         "value": best.value,
         "trial": best.number,
+        # What "value" is: the best of N on the folds that chose it (optimistic), and the
+        # nested estimate beside it, or the command that computes it.
+        "selection": best_selection(storage_url, study),
         "synthetic_corpus": bool(attrs.get("corpus_synthetic")),
         # What the model classifies: `hpo train` checks its corpus has this label set.
         "corpus_name": attrs.get("corpus_name", "ravdess"),
@@ -87,7 +91,11 @@ def export_best(
         raise HpoError(f"--format {fmt!r}: use toml or json")
     doc = best_config(storage_url, name, top)
     out = out or models_dir() / f"{name}-best.{fmt}"
-    text = json.dumps(doc, indent=2) + "\n" if fmt == "json" else tomli_w.dumps(_clean(doc))
+    if fmt == "json":
+        text = json.dumps(doc, indent=2) + "\n"
+    else:  # the header says what 'value' is before anyone reads it
+        head = f"# {doc['study']}: {doc['selection']['statement']}\n"
+        text = head + tomli_w.dumps(_clean(doc))
     write_text_atomic(out, text)
     return out
 

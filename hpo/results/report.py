@@ -38,6 +38,7 @@ HEADINGS = {
     "folds": "Per fold",
     "params": "Parameters",
     "estimates": "Best-of-N and nested estimates",
+    "reruns": "Seeds: the chosen configuration re-run",
     "top_trials": "Top complete trials",
     "pruned_trials": "Pruned trials, highest partial means",
     "best_per_choice": "Best value per choice",
@@ -55,8 +56,7 @@ class Report:
     tables: dict[str, Table]
     meta: list[str]  # lines about the study: corpus, kind, trials
     notes: list[str] = field(default_factory=list)  # what is missing, and why
-    nested: dict[str, Any] | None = None
-    best_value: float | None = None
+    selection: dict[str, Any] = field(default_factory=dict)  # hpo.results.honest's
     checks: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,7 +80,8 @@ def build_report(
 ) -> tuple[Report, Any, Any]:
     """The :class:`Report` of study ``name`` (its best trial, or trial ``trial``); also the
     study and the trial, for the figures."""
-    from hpo.study.nested import nested_summary
+    from hpo.results.honest import best_selection
+    from hpo.study.rerun import stored_reruns
 
     study = load_study(open_storage(storage_url, create=False), name)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -92,7 +93,8 @@ def build_report(
     t = _pick_trial(study, trial)
     s = summarize_trial(t, attrs, data)
     bt = study.best_trial
-    nested = nested_summary(storage_url, name)
+    selection = best_selection(storage_url, study)
+    reruns = stored_reruns(attrs, study)
     tables = {"results": rt.results_table(s, metric, t.number == bt.number, len(complete))}
     if s.confusion is not None:
         tables["per_label"] = rt.per_label_table(s)
@@ -100,7 +102,9 @@ def build_report(
         tables["confusion_normalised"].shade = True
     tables["folds"] = rt.folds_table(s)
     tables["params"] = rt.params_table(t.number, t.params)
-    tables["estimates"] = rt.estimates_table(metric, cv_value(bt, metric), nested, name)
+    tables["estimates"] = rt.estimates_table(cv_value(bt, metric), selection, bool(reruns))
+    if reruns:
+        tables["reruns"] = rt.reruns_table(reruns)
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     ranked = rt.trials_tables(finished, metric, maximize, top)
     tables |= dict(zip(("top_trials", "pruned_trials"), ranked, strict=False))
@@ -114,8 +118,7 @@ def build_report(
         tables,
         _meta(study, attrs, metric),
         list(s.notes),
-        nested,
-        bt.value,
+        selection,
         space_checks(complete, bt, metric),
     )
     return report, study, t
@@ -179,16 +182,10 @@ def _img(path: Path) -> str:
 
 
 def nested_prose(r: Report) -> str:
-    """The nested estimate beside the best-of-N value, in words (or the command for it)."""
-    n = r.nested
-    if n is None:
-        return f"No nested estimate yet (hpo nested --study {r.name} computes it)."
-    return (
-        f"Estimate {n['estimate']:.4f} ± {n['std']:.4f} over {n['folds']} outer folds "
-        f"(nested cross-validation: the honest one to report), beside the plain study's best "
-        f"{r.best_value:.4f} (best of N on the same folds; optimism "
-        f"{r.best_value - n['estimate']:+.4f})."
-    )
+    """The best-of-N value and the nested estimate beside it (or the command for it): the
+    sentence every command prints (``hpo.results.honest``)."""
+    line = r.selection["statement"]
+    return line[:1].upper() + line[1:] + "."
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1360px;margin:1em auto;font-size:14px}
@@ -234,6 +231,7 @@ def html_page(r: Report, out: Path, figures: list[tuple[str, str]]) -> str:
 <div>{section("confusion", "h3")}{section("confusion_normalised", "h3")}</div></div>
 <div class=row><div>{section("folds")}</div><div>{section("params")}</div></div>
 <h2>Nested cross-validation</h2><p>{esc(nested_prose(r))}</p>{t["estimates"].html()}
+{section("reruns")}
 {warnings_html(r.checks)}
 {section("top_trials")}{section("pruned_trials")}{section("best_per_choice")}
 <h2>Figures</h2>{figs}

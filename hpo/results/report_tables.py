@@ -138,28 +138,79 @@ def params_table(number: int, params: dict[str, Any]) -> Table:
     return t
 
 
-def estimates_table(metric: str, best: CvValue, nested: dict[str, Any] | None, name: str) -> Table:
-    """The best-of-N value beside the nested estimate: which one to report."""
+def estimates_table(best: CvValue, selection: dict[str, Any], reran: bool = True) -> Table:
+    """The best-of-N value beside the nested estimate: which one to report. ``selection``:
+    ``hpo.results.honest.best_selection``'s, the words every command uses."""
     cap = (
-        "Best of N: the best trial's CV mean, the maximum over all trials on the folds it is "
-        "scored on, so optimistic."
+        f"Best of N: the best trial's CV mean, the best of {selection['best_of']} complete "
+        "trials on the folds that selected it, so optimistic."
     )
-    if nested:
+    n = selection["nested"]
+    if n:
         cap += (
             " Nested CV: each outer fold's pick scored on speakers its search never saw, the "
-            "honest one to report (± std over outer folds, ddof=0, as hpo nested prints it)."
+            "honest one to report (± sample std over outer folds, ddof=1)."
         )
-    else:
-        cap += f" No nested estimate yet: hpo nested --study {name} computes the honest one."
+        if selection["nested_command"]:
+            cap += f" Not every outer fold is done: {selection['nested_command']} completes it."
+    elif selection["nested_command"]:
+        cap += f" No nested estimate yet: {selection['nested_command']} computes the honest one."
+    if not reran:
+        cap += (
+            f" Seeds: not re-run yet (hpo rerun --study {selection['study']} --seeds 5 trains "
+            "the pick again with new seeds)."
+        )
     t = _table(["estimate", "value", "over"], caption=cap)
-    t.add(f"best of N (trial #{best.number})", best.value, best.label)
-    if nested:
-        t.add(
-            "nested CV (honest)",
-            MeanStd(nested["estimate"], nested["std"]),
-            f"{nested['folds']} outer folds",
-        )
+    t.add(
+        f"best of {selection['best_of']} (trial #{best.number}), optimistic", best.value, best.label
+    )
+    if n:
+        over = f"{n['folds']} of {n['of_folds']}" if n["of_folds"] else f"{n['folds']}"
+        t.add("nested CV (honest)", MeanStd(n["estimate"], n["std"]), f"{over} outer folds")
     return t
+
+
+def reruns_table(reruns: list[dict[str, Any]]) -> Table:
+    """``hpo rerun``'s results: per rerun trial and metric, the new seeds' mean, its 95%
+    t-interval, mean ± sd over every seed × fold score, and the trial's own seed."""
+    cap = (
+        "The chosen configuration trained again on every fold with new seeds (hpo rerun). "
+        "Mean over seeds: the mean of the new seeds' CV means; 95% CI: Student t-interval over "
+        "those per-seed means (seed-to-seed variation of the CV mean on these folds, not an "
+        "interval over new speakers); mean ± sd: over every new seed × fold score (sample "
+        "sd, ddof=1, folds and seeds mixed). Seed 0 is the trial's own, left out of the "
+        "summary (the search selected on it); 'reproduced': its retraining gave the trial's "
+        "fold scores exactly."
+    )
+    if any(r["identical"] for r in reruns):
+        cap += " Identical seeds: every seed gave the same fold scores (deterministic training)."
+    t = _table(
+        ["trial", "metric", "new seeds", "mean over seeds", "95% CI low", "95% CI high"]
+        + ["mean ± sd over seed × fold", "seed 0 (own)", "reproduced", "identical seeds"],
+        caption=cap,
+    )
+    for r in reruns:
+        own = next((s["cv_mean"] for s in r["seeds"] if s["index"] == 0), None)
+        for m in METRICS:
+            st = (r["stats"] or {}).get(m)
+            lo, hi = st["ci"] if st and st["ci"] else (None, None)
+            t.add(
+                f"#{r['trial']}",
+                METRIC_NAMES[m],
+                st["seeds"] if st else 0,
+                st["mean"] if st else None,
+                lo,
+                hi,
+                MeanStd(st["mean_all"], st["sd_all"]) if st else None,
+                own[m] if own else None,
+                _yes(r["original_reproduced"]),
+                _yes(r["identical"]),
+            )
+    return t
+
+
+def _yes(v: bool | None) -> str | None:
+    return None if v is None else ("yes" if v else "no")
 
 
 def trials_tables(finished: list, metric: str, maximize: bool, top: int) -> list[Table]:

@@ -8,6 +8,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.results.edges import space_checks
+from hpo.results.honest import best_selection
 from hpo.study.storage import load_study, open_storage, study_names
 from hpo.trial.metrics import cv_value
 
@@ -35,6 +36,8 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
                 "fold_scores": {
                     m: bt.user_attrs.get(f"fold_{m}") for m in ("accuracy", "uar", "macro_f1")
                 },
+                # Best of N on the folds that chose it; the nested estimate or its command.
+                "selection": best_selection(storage_url, study),
             }
         out.append(
             {

@@ -144,7 +144,7 @@ def run_nested(
         "metric": metric,
         "inner_trials": n_trials,
         "estimate": float(np.mean(scores)),
-        "std": float(np.std(scores)),
+        "std": sample_std(scores),
         "outer": outer,
         "synthetic_corpus": corpus.synthetic,
     }
@@ -172,4 +172,10 @@ def nested_summary(storage_url: str, name: str) -> dict[str, Any] | None:
     if not outer:
         return None
     scores = [r["score"] for r in outer]
-    return {"folds": len(outer), "estimate": float(np.mean(scores)), "std": float(np.std(scores))}
+    return {"folds": len(outer), "estimate": float(np.mean(scores)), "std": sample_std(scores)}
+
+
+def sample_std(values: list[float]) -> float | None:
+    """The sample standard deviation (ddof=1) over outer folds: they are a sample of the
+    speakers the estimate is about; None for fewer than two."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None

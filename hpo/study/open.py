@@ -81,8 +81,21 @@ def study_note(spec: StudySpec, provenance: dict[str, Any]) -> str:
         f"## {spec.name} ({spec.kind})\n\n{spec.description}{synth}\n\n"
         f"Corpus: {provenance.get('corpus_name')}, {len(labels)} labels: {', '.join(labels)}.\n\n"
         f"Objective: mean {spec.objective.metric} over {len(folds)} actor folds.\n\n"
+        f"{reading_best(spec.name)}\n\n"
         f"{markdown_table(['fold', 'validation actors'], fold_rows)}\n\n"
         f"### Provenance\n\n```json\n{json.dumps(prov, indent=2, default=str)}\n```\n"
+    )
+
+
+def reading_best(name: str) -> str:
+    """How to read the dashboard's best value: this note is written once, when the study is
+    created, and the best changes after, so it says what the number is, not the number."""
+    return (
+        "**Reading the best value.** The best value shown here is the best of N complete "
+        "trials on the folds that selected it: optimistic, not an estimate for new speakers. "
+        f"`hpo nested --study {name}` computes the honest (nested) estimate; `hpo status "
+        f"--study {name}` and `hpo report --study {name}` print both side by side, and `hpo "
+        f"rerun --study {name} --seeds 5` trains the pick again with new seeds."
     )
 
 

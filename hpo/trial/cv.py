@@ -91,7 +91,9 @@ def cross_validate(
             raise optuna.TrialPruned()
     for m in METRICS:
         trial.set_user_attr(f"mean_{m}", _mean(per_fold[m]))
-        trial.set_user_attr(f"std_{m}", float(np.std([v for v in per_fold[m] if v is not None])))
+        ran = [v for v in per_fold[m] if v is not None]
+        # Sample std (ddof=1): the folds are a sample of speakers, as the report's std is.
+        trial.set_user_attr(f"std_{m}", float(np.std(ran, ddof=1)) if len(ran) > 1 else None)
     _note(trial, per_fold, confusion, labels)
     return _mean(per_fold[metric])
 

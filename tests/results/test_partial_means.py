@@ -57,7 +57,10 @@ def test_status_labels_a_pruned_trials_value_a_partial_mean(study_db: Path) -> N
     assert pruned["number"] == 3 and pruned["partial_mean"] == pytest.approx(0.385)
     assert pruned["label"] == "partial mean over 2/6 folds" and "value" not in pruned
     text = run.invoke(cli, ["status", "--storage", str(study_db)]).output
-    assert "best: trial 1 accuracy 0.8000 (mean over 6/6 folds)" in text
+    assert (
+        "best accuracy 0.8000 (trial 1): best of 3 complete trials on the 6 folds that "
+        "selected it (optimistic)" in text
+    )
     assert "best pruned: trial 3 accuracy 0.3850 (partial mean over 2/6 folds)" in text
     assert "0.1500" not in text
 

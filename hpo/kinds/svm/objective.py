@@ -34,6 +34,11 @@ MAX_GRAMS = 48
 class SvmObjective(CvObjective):
     """``trial -> mean CV score``; features are loaded (or computed and cached) once."""
 
+    # The SVC's random_state (hpo rerun changes it). scikit-learn's SVC draws random numbers
+    # only for probability estimates, which cross-validation does not fit: with the same
+    # folds every seed scores the same.
+    seed: int = 0
+
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         self.spec = spec
         self.reporter = reporter
@@ -77,7 +82,7 @@ class SvmObjective(CvObjective):
 
         def fit_and_score(fold: Fold) -> dict:
             k_train, k_valid = kernels(svm, self.gram(s, fold, svm))
-            svc = precomputed_svc(svm)
+            svc = precomputed_svc(svm, self.seed)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 svc.fit(k_train, self.y[fold.train])

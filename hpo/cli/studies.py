@@ -16,6 +16,7 @@ from hpo.cli.options import (
     study_name_option,
 )
 from hpo.errors import HpoError
+from hpo.results.tables import params_text
 
 
 @cli.command("run")
@@ -104,7 +105,7 @@ def run(
 
         sel = study_selection(storage_url(storage), r.study)
         if sel:
-            click.echo(f"{sel['statement']}; params {r.best_params}")
+            click.echo(f"{sel['statement']}; params {params_text(r.best_params or {})}")
 
 
 @cli.command("status")
@@ -132,7 +133,7 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
         b = r["best"]
         if b:
             click.echo(f"  {b['selection']['statement']}")
-            click.echo(f"    params: {b['params']}")
+            click.echo(f"    params: {params_text(b['params'])}")
             for m, vals in b["fold_scores"].items():
                 if vals:
                     shown = " ".join("-" if v is None else f"{v:.3f}" for v in vals)
@@ -140,7 +141,7 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
         if p := r["best_pruned"]:  # a partial mean, never shown as a CV mean
             click.echo(
                 f"  best pruned: trial {p['number']} {r['metric']} {p['partial_mean']:.4f} "
-                f"({p['label']}) {p['params']}"
+                f"({p['label']}) {params_text(p['params'])}"
             )
         for w in r.get("warnings", []):  # the best at an edge of the space, or a plateau
             click.echo(f"  warning: {w['message']}")
@@ -284,7 +285,7 @@ def nested(
         actors = ",".join(map(str, o["actors"]))
         click.echo(
             f"{o['fold']:>4}  {actors:<16} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
-            f"{o['params']}"
+            f"{params_text(o['params'])}"
         )
     click.echo(
         f"estimate: {m} {r['estimate']:.4f} ± {r['std']:.4f} (sample std over outer folds, ddof=1)"
@@ -346,7 +347,7 @@ def rerun(
 def rerun_lines(r: dict) -> list[str]:
     """``hpo rerun``'s text: each seed's CV means, then the summary over the new seeds."""
     m = r["metric"]
-    lines = [f"trial {r['trial']} {r['params']}, every fold per seed:"]
+    lines = [f"trial {r['trial']} ({params_text(r['params'])}), every fold per seed:"]
     lines += [
         f"  seed {s['index']} ({s['seed']}): "
         + ", ".join(f"{k} {v:.4f}" for k, v in s["cv_mean"].items())

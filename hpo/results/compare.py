@@ -27,7 +27,7 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.errors import HpoError
-from hpo.results.tables import Best, MeanStd, Table
+from hpo.results.tables import Best, MeanStd, Table, params_text
 from hpo.trial.metrics import METRICS
 from hpo.trial.predictions import of_trial
 
@@ -523,16 +523,3 @@ def _tests_table(
                 adj,
             )
     return t
-
-
-def params_text(params: dict[str, Any]) -> str:
-    """``kernel=rbf, C=12.3, gamma=0.0457``: 3 significant digits, no Python repr."""
-
-    def one(v: Any) -> str:
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return str(v)
-
-    return ", ".join(f"{k}={one(v)}" for k, v in params.items())

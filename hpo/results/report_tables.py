@@ -12,7 +12,7 @@ from hpo.results.summary import (
     METRIC_NAMES,
     TrialSummary,
 )
-from hpo.results.tables import Best, MeanStd, Table
+from hpo.results.tables import Best, MeanStd, Table, params_text, value_text
 from hpo.trial.metrics import METRICS, CvValue, cv_value
 
 DATA_DIGITS = 6  # in CSV and JSON: all a fold score carries (stored to 6 decimals)
@@ -20,18 +20,6 @@ DATA_DIGITS = 6  # in CSV and JSON: all a fold score carries (stored to 6 decima
 
 def _table(columns: list[str], **kw: Any) -> Table:
     return Table(columns, data_digits=DATA_DIGITS, zeros=True, **kw)
-
-
-def value_text(v: Any) -> str:
-    """A parameter value as a person writes it: 3 significant digits, no repr."""
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
-def params_text(params: dict[str, Any]) -> str:
-    """``C=950, gamma=0.201, kernel=rbf``: only the parameters the trial has."""
-    return ", ".join(f"{k}={value_text(v)}" for k, v in params.items())
 
 
 def _what(s: TrialSummary, best: bool, n_complete: int) -> str:

@@ -174,6 +174,18 @@ class Table:
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def value_text(v: Any) -> str:
+    """A parameter value as a person writes it: 3 significant digits, no Python repr."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``kernel=rbf, C=950, gamma=0.201``: the parameters a trial has, each readable."""
+    return ", ".join(f"{k}={value_text(v)}" for k, v in params.items())
+
+
 def tex_escape(text: str) -> str:
     """``text`` safe inside LaTeX (label names such as ``pleasant_surprise``)."""
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))

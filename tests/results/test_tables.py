@@ -45,3 +45,10 @@ def test_a_column_of_scores_keeps_its_trailing_zeros() -> None:
     assert t.as_dict()["rows"][0]["value"] == 0.7
     t.zeros = False  # the default: as Python's "g" writes it
     assert "| accuracy | 0.7 |" in t.markdown()
+
+
+def test_parameters_read_as_a_person_writes_them() -> None:
+    from hpo.results.tables import params_text
+
+    params = {"kernel": "rbf", "C": 707.2114131472224, "gamma": 0.7843393422707801}
+    assert params_text(params) == "kernel=rbf, C=707, gamma=0.784"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -121,7 +122,12 @@ def test_another_corpus_is_refused(tmp_path: Path, study_file: Path, prepared_co
 
 def test_status_and_export(tmp_path: Path, study_file: Path) -> None:
     db = tmp_path / "s.db"
-    assert _run("run", "--study", str(study_file), "--n-trials", "4", "--storage", str(db))[0] == 0
+    code, out = _run("run", "--study", str(study_file), "--n-trials", "4", "--storage", str(db))
+    assert code == 0
+    # Parameters read as a person writes them, never a Python dict with 16-digit floats.
+    assert "{'" not in out and not re.search(r"\d\.\d{10,}", out), out
+    code, out = _run("status", "--storage", str(db))
+    assert "{'" not in out and "params: feature_set=librosa" in out, out
     code, out = _run("status", "--storage", str(db), "--json")
     assert code == 0
     (row,) = json.loads(out)

@@ -97,11 +97,33 @@ class PrunerSpec:
 
     def check_folds(self, n_folds: int, where: str) -> None:
         """``screen_fold`` names one of ``n_folds`` folds: one past them would leave the epoch
-        stage silently doing nothing."""
+        stage silently doing nothing. Likewise a Wilcoxon threshold no p-value can go below.
+
+        Optuna's WilcoxonPruner runs scipy's exact one-sided test: on k folds, all worse than
+        the best trial's, p = 1/2^k, its smallest (3 folds 0.125, 4 0.0625, 5 0.031), and it
+        stops a trial only when p < p_threshold. A trial is never stopped after its last
+        fold, and not before max(2, n_startup_steps) folds: with K folds, only a threshold
+        above 1/2^(K-1) and n_startup_steps < K can ever stop one."""
         if self.screen_fold >= n_folds:
             raise SpecError(
                 f"{where}: 'screen_fold' = {self.screen_fold}, but there are {n_folds} folds "
                 f"(numbered 0 to {n_folds - 1}); use one of them (0 is the default)"
+            )
+        if self.type != "wilcoxon":
+            return
+        before_last, smallest = n_folds - 1, 0.5 ** (n_folds - 1)
+        if max(2, self.n_startup_steps) > before_last:
+            raise SpecError(
+                f"{where}: the Wilcoxon pruner can never stop a trial: it compares "
+                f"{max(2, self.n_startup_steps)} folds or more (n_startup_steps = "
+                f"{self.n_startup_steps}), and {n_folds} folds leave {before_last} before "
+                'the last; lower n_startup_steps, or set type = "none"'
+            )
+        if self.p_threshold <= smallest:
+            raise SpecError(
+                f"{where}: 'p_threshold' = {self.p_threshold:g} can never stop a trial: with "
+                f"{n_folds} folds the Wilcoxon test's p stays >= {smallest:g} before the last "
+                f'fold; set p_threshold above {smallest:g}, or type = "none"'
             )
 
 

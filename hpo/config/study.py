@@ -97,27 +97,29 @@ class PrunerSpec:
 
     def check_folds(self, n_folds: int, where: str) -> None:
         """``screen_fold`` names one of ``n_folds`` folds: one past them would leave the epoch
-        stage silently doing nothing. Likewise a Wilcoxon threshold no p-value can go below.
-
-        Optuna's WilcoxonPruner runs scipy's exact one-sided test: on k folds, all worse than
-        the best trial's, p = 1/2^k, its smallest (3 folds 0.125, 4 0.0625, 5 0.031), and it
-        stops a trial only when p < p_threshold. A trial is never stopped after its last
-        fold, and not before max(2, n_startup_steps) folds: with K folds, only a threshold
-        above 1/2^(K-1) and n_startup_steps < K can ever stop one."""
+        stage silently doing nothing."""
         if self.screen_fold >= n_folds:
             raise SpecError(
                 f"{where}: 'screen_fold' = {self.screen_fold}, but there are {n_folds} folds "
                 f"(numbered 0 to {n_folds - 1}); use one of them (0 is the default)"
             )
-        if self.type != "wilcoxon":
+
+    def check_reachable(self, n_folds: int, where: str) -> None:
+        """A Wilcoxon pruner that the file's own ``folds`` leave no chance to fire.
+
+        Optuna's WilcoxonPruner runs scipy's exact one-sided test: on k folds, all worse than
+        the best trial's, p = 1/2^k, its smallest (3 folds 0.125, 4 0.0625, 5 0.031), and it
+        stops a trial only when p < p_threshold, from max(2, n_startup_steps) folds on, never
+        after the last one: with K folds only p_threshold > 1/2^(K-1) and n_startup_steps < K
+        can ever stop a trial. Two folds leave nothing to pair: the pruner is moot there,
+        not mistaken; and loso or nested inner folds are the corpus's, not the file's."""
+        if self.type != "wilcoxon" or n_folds < 3:
             return
-        before_last, smallest = n_folds - 1, 0.5 ** (n_folds - 1)
-        if max(2, self.n_startup_steps) > before_last:
+        smallest = 0.5 ** (n_folds - 1)
+        if self.n_startup_steps >= n_folds:
             raise SpecError(
-                f"{where}: the Wilcoxon pruner can never stop a trial: it compares "
-                f"{max(2, self.n_startup_steps)} folds or more (n_startup_steps = "
-                f"{self.n_startup_steps}), and {n_folds} folds leave {before_last} before "
-                'the last; lower n_startup_steps, or set type = "none"'
+                f"{where}: 'n_startup_steps' = {self.n_startup_steps}: with {n_folds} folds "
+                f"the Wilcoxon pruner can never stop a trial; use {n_folds - 1} or fewer"
             )
         if self.p_threshold <= smallest:
             raise SpecError(
@@ -305,6 +307,7 @@ def spec_from_dict(
     pruner = build(PrunerSpec, raw.get("pruner"), f"{where}: [pruner]")
     if isinstance(data.folds, int):  # "loso": the corpus's speakers decide (hpo run checks)
         pruner.check_folds(data.folds, f"{where}: [pruner]")
+        pruner.check_reachable(data.folds, f"{where}: [pruner]")
     return StudySpec(
         name=name,
         kind=kind,

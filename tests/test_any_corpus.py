@@ -129,6 +129,8 @@ def _run_study(work: Path, corpus: Path, rule: int | str, n: int = 5) -> Path:
     spec = write_spec(
         work / "svm.toml",
         data={"folds": rule},
+        # On 3 folds no Wilcoxon threshold below 0.25 can stop a trial (the study is refused)
+        pruner={"type": "none"} if rule == 3 else {},
         sampler={"n_startup_trials": 3},
         space={"feature_set": {"type": "categorical", "choices": ["librosa"]}},
     )
@@ -192,8 +194,8 @@ def test_a_release_prepares_with_its_rejects_and_a_study_runs_on_it(fmt: str, st
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) >= 3  # the random start-up trials are never pruned
     for t in complete:
-        folds = t.user_attrs["fold_accuracy"]
-        # A trial's value is the mean accuracy over all folds, every clip validated once.
+        folds = t.user_attrs["fold_uar"]
+        # A trial's value is the mean UAR over all folds, every clip validated once.
         assert len(folds) == n_folds and t.value == pytest.approx(np.mean(folds), abs=1e-6)
         cm = np.array(t.user_attrs["confusion"])
         assert cm.shape == (len(corpus.labels),) * 2 and cm.sum() == len(corpus.clips)

@@ -106,6 +106,30 @@ class PrunerSpec:
                 f"(numbered 0 to {n_folds - 1}); use one of them (0 is the default)"
             )
 
+    def check_reachable(self, n_folds: int, where: str) -> None:
+        """A Wilcoxon pruner that the file's own ``folds`` leave no chance to fire.
+
+        Optuna's WilcoxonPruner runs scipy's exact one-sided test: on k folds, all worse than
+        the best trial's, p = 1/2^k, its smallest (3 folds 0.125, 4 0.0625, 5 0.031), and it
+        stops a trial only when p < p_threshold, from max(2, n_startup_steps) folds on, never
+        after the last one: with K folds only p_threshold > 1/2^(K-1) and n_startup_steps < K
+        can ever stop a trial. Two folds leave nothing to pair: the pruner is moot there,
+        not mistaken; and loso or nested inner folds are the corpus's, not the file's."""
+        if self.type != "wilcoxon" or n_folds < 3:
+            return
+        smallest = 0.5 ** (n_folds - 1)
+        if self.n_startup_steps >= n_folds:
+            raise SpecError(
+                f"{where}: 'n_startup_steps' = {self.n_startup_steps}: with {n_folds} folds "
+                f"the Wilcoxon pruner can never stop a trial; use {n_folds - 1} or fewer"
+            )
+        if self.p_threshold <= smallest:
+            raise SpecError(
+                f"{where}: 'p_threshold' = {self.p_threshold:g} can never stop a trial: with "
+                f"{n_folds} folds the Wilcoxon test's p stays >= {smallest:g} before the last "
+                f'fold; set p_threshold above {smallest:g}, or type = "none"'
+            )
+
 
 @dataclass(frozen=True)
 class BudgetSpec:
@@ -285,6 +309,7 @@ def spec_from_dict(
     pruner = build(PrunerSpec, raw.get("pruner"), f"{where}: [pruner]")
     if isinstance(data.folds, int):  # "loso": the corpus's speakers decide (hpo run checks)
         pruner.check_folds(data.folds, f"{where}: [pruner]")
+        pruner.check_reachable(data.folds, f"{where}: [pruner]")
     return StudySpec(
         name=name,
         kind=kind,

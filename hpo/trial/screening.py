@@ -3,8 +3,8 @@
 A fold of wav2vec2-base takes minutes on a GPU; the fold-level pruners can only stop a
 trial after whole folds. With ``[pruner] epoch_stage = true`` every trial trains the same
 *screening fold* first (fold ``screen_fold``, the others follow in the trial's shuffled
-order) and, after each epoch from ``epoch_warmup`` on, compares its validation score with
-the other trials' scores at the same epoch of the same fold. Below the
+order) and, after each epoch from ``first_judged_epoch`` on, compares its validation score
+with the other trials' scores at the same epoch of the same fold. Below the
 ``epoch_percentile``-th percentile of at least ``epoch_startup_trials`` of them, the trial
 stops there and ends PRUNED, with the reason and the epoch recorded.
 
@@ -20,11 +20,23 @@ The curve is recorded with the stage off too, so a finished study can be replaye
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 CURVE = "screen_curve"
+
+
+def first_judged_epoch(epoch_warmup: int, longest_warmup_ratio: float, epochs: float) -> int:
+    """The first epoch the stage judges: ``epoch_warmup`` at the earliest, and the first
+    epoch that ends after the longest warm-up a trial can have (``longest_warmup_ratio`` of
+    ``epochs``). Before it, a trial still warming up is compared with trials already at
+    their full learning rate: the stage would favour short warm-ups, not better trials."""
+    # Rounded: 0.3 x 10 is 3.0000000000000004 in floating point, and the warm-up ends at 3.
+    ends = round(longest_warmup_ratio * epochs, 9)
+    return max(epoch_warmup, math.floor(ends) + 1)
 
 
 def verdict(

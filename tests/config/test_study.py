@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,65 @@ def test_bad_w2v_study_file(tmp_path: Path, sections: dict, needle: str) -> None
     with pytest.raises(SpecError) as e:
         load_spec(path)
     assert str(path) in str(e.value) and needle in str(e.value)
+
+
+def test_shipped_studies_optimise_uar() -> None:
+    # The field's standard (ComParE, EmoBox's UA): every shipped study is scored by it.
+    for path in sorted((ROOT / "studies").glob("*.toml")):
+        assert load_spec(path).objective.metric == "uar", path.name
+
+
+def _pruner_of(tmp_path: Path, folds: int, **pruner: object):
+    from hpo.study.sampling import build_pruner
+
+    spec = write_spec(tmp_path / f"p{folds}.toml", data={"folds": folds}, pruner=pruner)
+    return build_pruner(load_spec(spec))
+
+
+def test_the_shipped_wilcoxon_threshold_stops_a_trial_after_three_folds(tmp_path: Path) -> None:
+    # Exact one-sided p on k folds each below the best's is 1/2^k: 0.125 on 3 folds, so 0.1
+    # (the old shipped threshold) waited for a 4th fold, and 0.15 (shipped) stops at the 3rd.
+    import optuna
+
+    def folds_until_pruned(pruner: optuna.pruners.BasePruner) -> int | None:
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        best = study.ask()
+        for k in range(6):
+            best.report(0.9 + k / 100, k)
+        study.tell(best, 0.9)
+        t = study.ask()
+        for k in range(5):  # never after the last fold (trial.cv)
+            t.report(0.1 + k / 100, k)
+            if t.should_prune():
+                return k + 1
+        return None
+
+    assert folds_until_pruned(_pruner_of(tmp_path, 6)) == 3
+    assert folds_until_pruned(_pruner_of(tmp_path, 6, p_threshold=0.1)) == 4
+
+
+@pytest.mark.parametrize(
+    ("folds", "pruner", "needle"),
+    [
+        (4, {"p_threshold": 0.1}, "'p_threshold' = 0.1 can never stop a trial: with 4 folds"),
+        (3, {}, "with 3 folds the Wilcoxon test's p stays >= 0.25 before the last fold; set "),
+        (6, {"p_threshold": 0.03125}, "p_threshold above 0.03125"),
+        (6, {"n_startup_steps": 6}, "'n_startup_steps' = 6: with 6 folds the Wilcoxon"),
+    ],
+)
+def test_a_wilcoxon_pruner_that_can_never_fire_is_refused(
+    tmp_path: Path, folds: int, pruner: dict, needle: str
+) -> None:
+    path = write_spec(tmp_path / "s.toml", data={"folds": folds}, pruner=pruner)
+    with pytest.raises(SpecError, match="^" + re.escape(f"{path}: [pruner]: ")) as e:
+        load_spec(path)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_reachable_threshold_or_another_pruner_is_accepted(tmp_path: Path) -> None:
+    assert load_spec(write_spec(tmp_path / "a.toml", data={"folds": 4})).pruner.p_threshold == 0.15
+    load_spec(write_spec(tmp_path / "b.toml", data={"folds": 3}, pruner={"p_threshold": 0.3}))
+    load_spec(write_spec(tmp_path / "c.toml", data={"folds": 3}, pruner={"type": "none"}))
+    load_spec(write_spec(tmp_path / "d.toml", data={"folds": 2}, pruner={"type": "median"}))
+    # Two folds leave nothing to pair: moot, not mistaken (and the default pruner).
+    load_spec(write_spec(tmp_path / "e.toml", data={"folds": 2}))

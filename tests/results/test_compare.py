@@ -105,7 +105,11 @@ def two_studies(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     for name, norm in (("norm", True), ("raw", False)):
         space = {**ONE_FEATURE_SET, "speaker_norm": {"type": "categorical", "choices": [norm]}}
         spec = write_spec(
-            tmp / f"{name}.toml", name=name, data={"corpus": str(prepared)}, space=space
+            tmp / f"{name}.toml",
+            name=name,
+            data={"corpus": str(prepared)},
+            space=space,
+            objective={"metric": "accuracy"},  # 'by-uar' below differs in its metric
         )
         res = CliRunner().invoke(
             cli, ["run", "--study", str(spec), "--n-trials", "2", "--storage", str(db)]

@@ -86,7 +86,7 @@ def test_dashboard_serves_the_study_with_per_fold_attributes(dashboard: str) -> 
     keys = {a["key"] for a in detail["trials"][0]["user_attrs"]}
     assert {"fold_accuracy", "fold_uar", "fold_macro_f1"} <= keys
     # The objective is named, not "Objective 0".
-    assert detail["objective_names"] == ["accuracy"]
+    assert detail["objective_names"] == ["uar"]  # the shipped svm study's metric
     # The study note: description and provenance.
     assert "actor folds" in detail["note"]["body"] and "manifest_hash" in detail["note"]["body"]
     # Every finished trial's note: per-fold scores and the confusion matrix as tables.

@@ -154,9 +154,10 @@ def test_status_and_export(tmp_path: Path, study_file: Path) -> None:
     )
     assert code == 0, out
     doc = json.loads(jpath.read_text())
-    assert doc["study"] == "svm" and doc["metric"] == "accuracy"
+    assert doc["study"] == "svm" and doc["metric"] == "uar"
     assert doc["value"] == pytest.approx(study.best_value)
     assert doc["params"] == study.best_params
+    assert doc["fold_scores"]["uar"] == study.best_trial.user_attrs["fold_uar"]
     assert doc["fold_scores"]["accuracy"] == study.best_trial.user_attrs["fold_accuracy"]
     # Ready to train with: the searched params are merged into the fixed settings, SVC
     # parameters into [svm], the feature choices into [features].

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.trial.screening import CURVE, EpochScreen, replay
+from hpo.trial.screening import CURVE, EpochScreen, first_judged_epoch, replay
 
 
 def _study_with_curves(curves: list[list[float]]) -> optuna.Study:
@@ -76,3 +76,13 @@ def test_replay_decides_what_the_live_stage_decides() -> None:
     assert live == stops
     # A longer warm-up: only the last epoch decides, and trial 3 passes it.
     assert replay(curves, warmup=3, percentile=50, startup_trials=2) == [None, None, 3] + [None] * 3
+
+
+def test_the_first_judged_epoch_comes_after_the_longest_warm_up() -> None:
+    # A warm-up of 0.3 x 10 epochs ends with epoch 3: epoch 4 is the first all trials spend
+    # (partly) at their full rate; epoch_warmup is the floor.
+    assert first_judged_epoch(2, 0.3, 10.0) == 4
+    assert first_judged_epoch(2, 0.25, 10.0) == 3  # ends inside epoch 3
+    assert first_judged_epoch(2, 0.3, 30.0) == 10
+    assert first_judged_epoch(5, 0.3, 10.0) == 5
+    assert first_judged_epoch(1, 0.3, 1.0) == 1

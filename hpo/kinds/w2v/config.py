@@ -6,7 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+
 from hpo.config.space import Param
+from hpo.config.study import ObjectiveSpec
 from hpo.config.tables import build_sections
 from hpo.errors import SpecError
 
@@ -64,6 +67,11 @@ class TrainingSettings:
     max_grad_norm: float | Literal["off"] = "off"
     max_seconds: float = 6.0  # clips are cut to this length (RAVDESS clips are < 6 s)
     seed: int = 0
+    # The cross-entropy's class weights, both paths (as the SVM's [svm] class_weight).
+    # balanced: n_clips / (n_classes x clips of the class), over each fold's training clips,
+    # so every emotion weighs alike in the loss, as it does in UAR. auto: balanced when
+    # [objective] metric is "uar", else none (resolved when the study file is read).
+    class_weight: Literal["auto", "balanced", "none"] = "auto"
     # auto: bf16 (or fp16 on GPUs without bf16) on a GPU, full precision on a CPU;
     # "bf16" runs on a CPU too. Both paths: fine-tuning and the probe's heads.
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
@@ -115,7 +123,7 @@ class Settings:
 
     @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
-        settings = build_sections(cls, raw, where)
+        settings = _resolve_class_weight(build_sections(cls, raw, where), raw)
         finetune = settings.model.finetune
         for section, keys in (PROBE_ONLY if finetune else FINETUNE_ONLY).items():
             for key in keys:
@@ -139,6 +147,38 @@ class Settings:
         for k, v in params.items():
             out[SEARCHABLE[k]][k] = v
         return out
+
+
+def _resolve_class_weight(settings: Settings, raw: dict[str, Any]) -> Settings:
+    """``class_weight = "auto"`` made explicit from the study's metric."""
+    t = settings.training
+    if t.class_weight != "auto":
+        return settings
+    objective = raw.get("objective")
+    metric = (objective if isinstance(objective, dict) else {}).get("metric", ObjectiveSpec.metric)
+    mode = "balanced" if metric == "uar" else "none"
+    if mode == "balanced":
+        # Hashed as if the file said so: a "uar" study that an older hpo (no such key, an
+        # unweighted loss) ran is refused as changed on resume, not continued with a
+        # different loss. Unweighted, as before, leaves every older study's hash alone.
+        raw.setdefault("training", {})["class_weight"] = mode
+    training = dataclasses.replace(t, class_weight=mode)
+    return dataclasses.replace(settings, training=training)
+
+
+def class_weights(labels: np.ndarray, n_labels: int, mode: str) -> np.ndarray | None:
+    """The loss's weight per class for training clips of classes ``labels`` (None: no
+    weights). Computed from the training clips only, never the validation ones; a class
+    with no training clip never is a target, so its weight (1) is never used."""
+    if mode != "balanced":
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    weights = np.ones(n_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return weights
 
 
 def check_space(space: tuple[Param, ...], where: str) -> None:

@@ -15,7 +15,7 @@ from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold
 from hpo.kinds.w2v.errors import Diverged, Screened
 from hpo.trial.cv import Retryable
-from hpo.trial.screening import EpochScreen
+from hpo.trial.screening import EpochScreen, first_judged_epoch
 
 
 def release_memory() -> None:
@@ -26,6 +26,18 @@ def release_memory() -> None:
     if torch.cuda.is_initialized():
         gc.collect()
         torch.cuda.empty_cache()
+
+
+def screen_start(spec: StudySpec) -> int:
+    """The first epoch of the screening fold that the epoch stage judges: not before every
+    trial's warm-up is over, the longest the space can draw (or the fixed one)."""
+    t = spec.settings.training
+    longest = t.warmup_ratio
+    for param in spec.space:
+        if param.name == "warmup_ratio":
+            d = param.distribution
+            longest = max(d.choices) if hasattr(d, "choices") else d.high
+    return first_judged_epoch(spec.pruner.epoch_warmup, float(longest), t.epochs)
 
 
 class FoldGuard:
@@ -44,7 +56,7 @@ class FoldGuard:
         # With the stage off the curve is still kept: `prune_bench.py` replays it.
         return EpochScreen(
             self.trial,
-            p.epoch_warmup,
+            screen_start(self.spec),
             p.epoch_percentile,
             p.epoch_startup_trials,
             self.spec.objective.direction == "maximize",

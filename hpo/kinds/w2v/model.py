@@ -66,6 +66,9 @@ class EmotionClassifier(nn.Module):
         self.classifier = nn.Linear(width, n_labels)
         self.wants_all_layers = isinstance(self.pooler, LayerWeightedPooling)
         self.bank = None  # a finetune.cache.FrameBank, attached by the objective
+        # The loss's class weights ([training] class_weight), set per fold from its training
+        # clips. A plain attribute, not a buffer: a fold's weights are no part of the model.
+        self.class_weight: torch.Tensor | None = None
         self._frames: torch.Tensor | None = None
         self._ran: list[int] = []
         self.backbone.feature_extractor.register_forward_hook(self._hand_over_frames)
@@ -187,7 +190,10 @@ class EmotionClassifier(nn.Module):
         logits = self.classifier(self.dropout(pooled)).float()
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
+            w = self.class_weight
+            loss = nn.functional.cross_entropy(
+                logits, labels, weight=None if w is None else w.to(logits.device)
+            )
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     # -- saving ----------------------------------------------------------------------------

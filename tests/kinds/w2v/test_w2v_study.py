@@ -106,7 +106,7 @@ def test_tiny_trial_six_folds_tensorboard_and_schedule(tiny_study: dict) -> None
     # With the epoch stage off the screening fold's curve is still kept (for replays):
     # one value per epoch, the last one the fold's score.
     curve = t.user_attrs["screen_curve"]
-    assert len(curve) == 2 and curve[-1] == pytest.approx(t.user_attrs["fold_accuracy"][0])
+    assert len(curve) == 2 and curve[-1] == pytest.approx(t.user_attrs["fold_uar"][0])  # metric
     tb = Path(t.user_attrs["tensorboard"])
     warmup, hold, decay = t.user_attrs["schedule_phases"]
     total = warmup + hold + decay

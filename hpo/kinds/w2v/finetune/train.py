@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from hpo.kinds.w2v.config import class_weights
 from hpo.kinds.w2v.errors import Diverged
 from hpo.kinds.w2v.finetune.data import Collator
 from hpo.kinds.w2v.monitor import FoldMonitor
@@ -144,6 +145,9 @@ def train_fold(
     """
     t = training
     validate = valid_ds is not None and t["eval_every_epoch"]
+    # An export made before the key existed trained unweighted: so does its `hpo train`.
+    w = class_weights(np.asarray(train_ds["labels"]), model.n_labels, t.get("class_weight", "none"))
+    model.class_weight = None if w is None else torch.tensor(w, dtype=torch.float32)
     scores, watch = _Scores(), _Watch(monitor)
     with tempfile.TemporaryDirectory(prefix="hpo-trainer-") as out:
         args = training_args(t, out, fold, (plan.total, plan.log_every), validate, dtype)

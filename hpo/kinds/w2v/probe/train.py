@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpo.kinds.w2v.config import class_weights
 from hpo.kinds.w2v.errors import Diverged
 from hpo.kinds.w2v.monitor import FoldMonitor
 from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
@@ -50,6 +51,10 @@ def train_head(
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     clip = math.inf if t["max_grad_norm"] == "off" else float(t["max_grad_norm"])
     train_t = torch.as_tensor(train_idx, dtype=torch.long)
+    # From this fold's training clips only; an export older than the key: unweighted.
+    n_labels = head.classifier.out_features
+    w = class_weights(labels[train_t].cpu().numpy(), n_labels, t.get("class_weight", "none"))
+    weight = None if w is None else torch.tensor(w, dtype=torch.float32, device=device)
     n_epochs, step, scores = math.ceil(t["epochs"]), 0, None
     # A head on pooled statistics is a few tiny matrix products a step: on a CPU more than
     # one thread only adds synchronisation (and spins against other workers on the cores).
@@ -65,7 +70,9 @@ def train_head(
                     break
                 idx = perm[b : b + t["batch_size"]]
                 with _autocast(device, dtype):
-                    loss = nn.functional.cross_entropy(head(*inputs.batch(idx)), labels[idx])
+                    loss = nn.functional.cross_entropy(
+                        head(*inputs.batch(idx)), labels[idx], weight=weight
+                    )
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)

@@ -18,7 +18,7 @@ def test_folds_take_a_count_or_loso(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("folds", "needle"),
-    [("lso", "'folds' must be an integer or one of 'loso', got 'lso'"), (1, "at least 2")],
+    [("lso", "'folds' must be an integer or one of 'loso', 'file', got 'lso'"), (1, "at least 2")],
 )
 def test_other_fold_values_name_the_key(tmp_path: Path, folds: object, needle: str) -> None:
     with pytest.raises(SpecError, match=needle):

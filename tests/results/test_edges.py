@@ -116,7 +116,10 @@ def test_equal_means_are_no_plateau_unless_every_fold_is_equal() -> None:
 def _enqueued_study(tmp_path: Path, prepared: Path, cs: list[float], fs: str = "librosa") -> Path:
     """A real SVM study whose trials are the enqueued C values (linear, scale-free)."""
     spec = write_spec(
-        tmp_path / "svm.toml", data={"corpus": str(prepared)}, pruner={"type": "none"}
+        tmp_path / "svm.toml",
+        data={"corpus": str(prepared)},
+        pruner={"type": "none"},
+        objective={"metric": "accuracy"},  # what these checks read (shipped: uar)
     )
     _with_space(
         spec,

@@ -35,6 +35,7 @@ def run_db(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> tuple[Pa
         data={"corpus": str(prepared)},
         sampler={"n_startup_trials": 3},
         space=ONE_FEATURE_SET,
+        objective={"metric": "accuracy"},  # what these checks read (shipped: uar)
     )
     db = tmp / "s.db"
     return db, _cli("run", "--study", str(spec), "--n-trials", "3", "--storage", str(db))

@@ -34,6 +34,7 @@ def study_db(tmp_path_factory: pytest.TempPathFactory, prepared: Path) -> Path:
         data={"corpus": str(prepared)},
         sampler={"n_startup_trials": 3},
         space=ONE_FEATURE_SET,
+        objective={"metric": "accuracy"},  # what these checks read (shipped: uar)
     )
     db = tmp / "s.db"
     code, out = _cli("run", "--study", str(spec), "--n-trials", "3", "--storage", str(db))

@@ -460,7 +460,11 @@ def _swap_in(stage: Path, real: Path) -> None:
         # next prepare puts the old one back (``_clear_leftovers``).
         old = _beside(real, _REPLACED, os.getpid())
         os.rename(real, old)
-        os.rename(stage, real)
+        try:
+            os.rename(stage, real)
+        except OSError:
+            os.rename(old, real)  # the old corpus back in place: "unchanged" stays true
+            raise
     try:
         fsync_dir(real.parent)
     except OSError as e:  # not "unchanged" (what the caller says of an OSError): it is in

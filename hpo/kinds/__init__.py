@@ -11,6 +11,7 @@ kinds and never looks them up itself).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
@@ -46,6 +47,23 @@ def _settings_loaders() -> dict[str, Callable[[], KindSettings]]:
 def spec_from_dict(raw: dict[str, Any], path: Path) -> StudySpec:
     """Validate a parsed study file of any kind; ``path`` names it in errors."""
     return study_file.spec_from_dict(raw, path, _settings_loaders())
+
+
+def stored_spec(raw: dict[str, Any], name: str) -> StudySpec:
+    """A study's definition as stored with it (its ``spec`` user attribute). A key the
+    stored file left out means what it meant when the study ran: a kind's
+    ``STORED_DEFAULTS`` fill the keys whose default has changed since (w2v's
+    ``class_weight``: a study that an older hpo ran trained unweighted, whatever its
+    metric), so an export or a rerun rebuilds the model the study scored."""
+    raw = copy.deepcopy(raw)
+    if raw.get("kind") in _REGISTRY:
+        settings = get_kind(raw["kind"]).settings().Settings
+        for section, keys in getattr(settings, "STORED_DEFAULTS", {}).items():
+            table = raw.setdefault(section, {})
+            if isinstance(table, dict):
+                for key, value in keys.items():
+                    table.setdefault(key, value)
+    return spec_from_dict(raw, Path(f"{name}.toml"))
 
 
 def load_spec(study: str | Path) -> StudySpec:

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from hpo.config.paths import models_dir
 from hpo.config.urls import redact
 from hpo.errors import HpoError
-from hpo.kinds import spec_from_dict
+from hpo.kinds import stored_spec
 from hpo.results.honest import best_selection
 from hpo.study.storage import load_study, open_storage
 from hpo.util.io import write_text_atomic
@@ -37,7 +37,7 @@ def best_config(storage_url: str, name: str, top: int = 1) -> dict[str, Any]:
             f"study '{name}' has no complete trial yet; run it first (hpo run --study {name})"
         )
     attrs = study.user_attrs
-    spec = spec_from_dict(attrs["spec"], Path(f"{name}.toml"))
+    spec = stored_spec(attrs["spec"], name)
     best = study.best_trial
     reverse = study.direction.name == "MAXIMIZE"
     ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)[: max(top, 1)]

@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import load_corpus
 from hpo.errors import HpoError
-from hpo.kinds import get_kind, spec_from_dict
+from hpo.kinds import get_kind, stored_spec
 from hpo.study.storage import load_study, open_storage
 from hpo.trial.metrics import METRICS
 from hpo.util.progress import TrialReporter
@@ -131,7 +131,7 @@ def run_rerun(
     study = load_study(open_storage(storage_url, create=False), name)
     t = _pick(study, trial)
     attrs = study.user_attrs
-    spec = spec_from_dict(attrs["spec"], Path(f"{name}.toml"))
+    spec = stored_spec(attrs["spec"], name)
     spec = spec.with_overrides(corpus=data or attrs.get("corpus_path"))
     corpus = load_corpus(spec.data.corpus)
     folds = _study_folds(attrs, corpus, spec.data.folds, name)

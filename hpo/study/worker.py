@@ -193,8 +193,14 @@ class _Worker:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
+        # A retry's own earlier attempt may still read RUNNING for a moment (its worker
+        # queues the retry before Optuna fails it): it is this trial, not one ahead of it.
+        frozen = _frozen(self.study, self.storage, trial.number)
+        mine = set(frozen.system_attrs.get("retry_history", ()))
         ahead = [
-            t for t in self.study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number
+            t
+            for t in self.study.get_trials(deepcopy=False, states=LIVE)
+            if t.number < trial.number and t.number not in mine
         ]
         if len(ahead) >= self.n_trials:
             trial.set_user_attr("fail_reason", "surplus: the study already had its trials")

@@ -21,6 +21,9 @@ import numpy as np
 
 ATTR = "clip_predictions"
 FORMAT = 1
+# Optuna keeps an attribute in one TEXT column, 64 KB on MySQL: past this the probabilities
+# are left out (labels, clips and folds, a few KB even for CREMA-D, are always kept).
+MAX_PROBA_CHARS = 48_000
 
 
 def _pack(a: np.ndarray) -> str:
@@ -67,8 +70,10 @@ class ClipPredictions:
             "pred": _pack(self.pred.astype(np.int16)),
         }
         if self.proba is not None and len(self.proba) == len(self.clips):
-            out["classes"] = int(self.proba.shape[1])
-            out["proba"] = _pack(self.proba.astype(np.float16))
+            packed = _pack(self.proba.astype(np.float16))
+            if len(packed) <= MAX_PROBA_CHARS:
+                out["classes"] = int(self.proba.shape[1])
+                out["proba"] = packed
         return out
 
     @classmethod

@@ -117,6 +117,9 @@ class Settings:
     # hash, so changing them resumes the same study. (``feature_cache`` stays in: the cache
     # holds the CNN's float32 output, while without it the CNN runs under the trial's
     # autocast, which can move a score.)
+    # What a key left out of a *stored* study definition meant when that study ran, where
+    # the default has changed since: an older hpo trained every w2v study unweighted.
+    STORED_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"training": {"class_weight": "none"}}
     OPERATIONAL: ClassVar[dict[str, tuple[str, ...]]] = {
         "training": ("logging_steps", "tensorboard_dir", "dataloader_workers"),
     }

@@ -180,3 +180,20 @@ def test_fine_tuning_weighs_the_classes_of_its_training_clips(tmp_path: Path) ->
         )
     assert t["class_weight"] == "balanced"  # the shipped w2v-tiny study's metric is uar
     torch.testing.assert_close(model.class_weight, torch.tensor(BALANCED))
+
+
+def test_a_stored_older_uar_study_is_rebuilt_unweighted_as_it_ran() -> None:
+    # hpo export and hpo rerun rebuild a study from its stored definition: a w2v study that
+    # an older hpo ran (no class_weight key) trained unweighted, whatever its metric.
+    import tomllib
+
+    from hpo.kinds import spec_from_dict, stored_spec
+    from tests.helpers import ROOT
+
+    raw = tomllib.loads((ROOT / "studies" / "w2v.toml").read_text())
+    raw["objective"]["metric"] = "uar"
+    raw["training"].pop("class_weight", None)
+    assert stored_spec(raw, "w2v").settings.training.class_weight == "none"
+    assert "class_weight" not in raw["training"]  # the stored definition is not changed
+    # A study file read today means what it says: auto under uar is balanced.
+    assert spec_from_dict(raw, ROOT / "w2v.toml").settings.training.class_weight == "balanced"

@@ -182,17 +182,10 @@ def _pick_trial(study: Any, name: str, number: int | None) -> FrozenTrial:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise HpoError(f"study '{name}' has no complete trial yet; nothing to compare")
-    if number is None:
-        return study.best_trial
-    found = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not found:
-        raise HpoError(f"--trial {name}={number}: study '{name}' has no trial {number}")
-    if found[0].state != TrialState.COMPLETE:
-        raise HpoError(
-            f"--trial {name}={number}: trial {number} of '{name}' is {found[0].state.name}, "
-            "not COMPLETE; pick a complete trial (hpo status lists them)"
-        )
-    return found[0]
+    from hpo.study.storage import pick_trial
+
+    why = "pick a complete trial (hpo status lists them)"
+    return pick_trial(study, number, (TrialState.COMPLETE,), why, f"--trial {name}={number}: ")
 
 
 def load_compared(

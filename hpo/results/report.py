@@ -23,7 +23,7 @@ from hpo.results.edges import space_checks, warnings_html
 from hpo.results.figures import FIGURES, history_figure, write_figures
 from hpo.results.summary import TrialSummary, summarize_trial
 from hpo.results.tables import FORMATS, Table
-from hpo.study.storage import load_study, open_storage
+from hpo.study.storage import load_study, open_storage, pick_trial
 from hpo.trial.metrics import cv_value
 from hpo.util.io import write_text_atomic
 
@@ -60,19 +60,7 @@ class Report:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
-def _pick_trial(study: Any, number: int | None) -> Any:
-    if number is None:
-        return study.best_trial
-    match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not match:
-        raise HpoError(f"study '{study.study_name}' has no trial {number}; hpo status lists them")
-    t = match[0]
-    if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-        raise HpoError(
-            f"trial {number} of study '{study.study_name}' is {t.state.name.lower()}: only a "
-            "complete or pruned trial has scores to report"
-        )
-    return t
+REPORTABLE_WHY = "only a complete or pruned trial has scores to report"
 
 
 def build_report(
@@ -90,7 +78,7 @@ def build_report(
     attrs = study.user_attrs
     metric = attrs.get("metric", "value")
     maximize = study.direction.name == "MAXIMIZE"
-    t = _pick_trial(study, trial)
+    t = pick_trial(study, trial, (TrialState.COMPLETE, TrialState.PRUNED), REPORTABLE_WHY)
     s = summarize_trial(t, attrs, data)
     bt = study.best_trial
     selection = best_selection(storage_url, study)

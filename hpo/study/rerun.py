@@ -32,7 +32,7 @@ from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind, stored_spec
-from hpo.study.storage import load_study, open_storage
+from hpo.study.storage import load_study, open_storage, pick_trial
 from hpo.trial.metrics import METRICS
 from hpo.util.progress import TrialReporter
 
@@ -43,20 +43,10 @@ LEVEL = 0.95
 
 
 def _pick(study: optuna.Study, number: int | None) -> FrozenTrial:
-    if number is None:
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not complete:
-            raise HpoError(f"study '{study.study_name}' has no complete trial to rerun")
-        return study.best_trial
-    match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not match:
-        raise HpoError(f"study '{study.study_name}' has no trial {number}; hpo status lists them")
-    if match[0].state != TrialState.COMPLETE:
-        raise HpoError(
-            f"trial {number} of study '{study.study_name}' is {match[0].state.name.lower()}: "
-            "only a complete trial, scored on every fold, can be rerun"
-        )
-    return match[0]
+    if number is None and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise HpoError(f"study '{study.study_name}' has no complete trial to rerun")
+    why = "only a complete trial, scored on every fold, can be rerun"
+    return pick_trial(study, number, (TrialState.COMPLETE,), why)
 
 
 def _seeder(objective: Any, spec: Any):

@@ -149,3 +149,30 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, **kw) -> optuna.
         have = ", ".join(names) if names else "none"
         raise StorageError(f"no study named '{name}' in this storage (studies: {have})")
     return optuna.load_study(study_name=name, storage=storage, **kw)
+
+
+def pick_trial(
+    study: optuna.Study,
+    number: int | None,
+    states: tuple[optuna.trial.TrialState, ...],
+    why: str,
+    prefix: str = "",
+) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` of ``study`` (None: the best), for a command that reads one trial
+    (report, compare, rerun); a trial that is missing, or in none of ``states`` (``why``
+    says what those states give), is refused in one line starting with ``prefix``."""
+    from hpo.errors import HpoError
+
+    if number is None:
+        return study.best_trial
+    match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not match:
+        raise HpoError(
+            f"{prefix}study '{study.study_name}' has no trial {number}; hpo status lists them"
+        )
+    if match[0].state not in states:
+        raise HpoError(
+            f"{prefix}trial {number} of study '{study.study_name}' is "
+            f"{match[0].state.name.lower()}: {why}"
+        )
+    return match[0]

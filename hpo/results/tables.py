@@ -156,6 +156,21 @@ class Table:
         rows = [dict(zip(self.columns, (value(c) for c in row), strict=True)) for row in self.rows]
         return {"caption": self.caption, "columns": self.columns, "rows": rows}
 
+    def plain(self) -> str:
+        """Aligned columns for a terminal, under the caption (text first, numbers right);
+        an empty cell shows as a dash."""
+        cells = ([self._text("–" if c is None else c) for c in r] for r in self.rows)
+        rows = [self.columns, *cells]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.columns))]
+        lines = [
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+            for r in rows
+        ]
+        return f"{self.caption}\n" + "\n".join(line.rstrip() for line in lines) + "\n"
+
     def html(self) -> str:
         def cell(c: Any) -> str:
             text = html.escape(self._text(c))

@@ -31,7 +31,7 @@ from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.results.tables import FORMATS, Table
-from hpo.trained.predict import _read_meta as read_meta
+from hpo.trained.predict import read_meta
 
 OUTPUTS = ("text", *FORMATS)
 HEADLINE = "the model's decision over all its labels (a label the corpus lacks counts as wrong)"
@@ -276,25 +276,7 @@ def render(ev: Evaluation, fmt: str) -> str:
         return json.dumps(as_json(ev), indent=2) + "\n"
     tables = list(ev.tables.values())
     if fmt == "text":
-        return "\n".join(_plain(t) for t in tables)
+        return "\n".join(t.plain() for t in tables)
     if fmt == "csv":  # one block a table, its caption a comment line above it
         return "\n".join(f"# {t.caption}\n{t.csv()}" for t in tables)
     return "\n".join(t.render(fmt) for t in tables) + ("\n" if fmt == "html" else "")
-
-
-def _plain(t: Table) -> str:
-    def text(c: Any) -> str:
-        if isinstance(c, float):
-            return "–" if np.isnan(c) else f"{c:.{t.digits}g}"
-        return "–" if c is None else str(c)
-
-    rows = [t.columns, *([text(c) for c in row] for row in t.rows)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(t.columns))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
-    return f"{t.caption}\n" + "\n".join(line.rstrip() for line in lines) + "\n"

@@ -31,7 +31,7 @@ def _read_clip(path: Path) -> np.ndarray:
     return y
 
 
-def _read_meta(model_dir: Path) -> dict:
+def read_meta(model_dir: Path) -> dict:
     meta_path = model_dir / META
     if not meta_path.is_file():
         raise HpoError(f"{model_dir}: not a model made by 'hpo train' (no {META})")
@@ -49,7 +49,7 @@ def _read_meta(model_dir: Path) -> dict:
 def predict(model_dir: Path, clips: list[Path]) -> dict:
     """``{"labels": [...], "random_init_model": bool, "synthetic_training_corpus": bool,
     "predicted": {path: label}, "predictions": {path: [p, ...]}}``."""
-    meta = _read_meta(model_dir)
+    meta = read_meta(model_dir)
     waves = [_read_clip(p) for p in clips]
     decided, probs = get_kind(meta["kind"]).classify(model_dir, meta, waves)
     if len(probs) and len(probs[0]) != len(meta["labels"]):

@@ -166,7 +166,8 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
         f"{info['hours']} h"
     )
     click.echo(f"labels ({len(info['labels'])}): " + ", ".join(info["labels"]))
-    click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
+    per_label = info["clips_per_label"].items()
+    click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in per_label))
     click.echo("clips by gender: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
     rule = _rule_words(info["fold_rule"], info["fold_unit"] == "group", info["folds_from"])
     click.echo(f"folds ({rule}):")

@@ -34,13 +34,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def class_names(n: int, labels: Sequence[str] | None) -> list[str]:
     """Names of a confusion matrix's ``n`` classes: the study's labels (``labels`` user
-    attribute). A study from before studies recorded them ran on RAVDESS, the only corpus
-    then."""
-    if labels and len(labels) == n:
-        return list(labels)
-    from hpo.corpus.ravdess import EMOTIONS
-
-    return list(EMOTIONS) if labels is None and n == len(EMOTIONS) else [str(i) for i in range(n)]
+    attribute), else the class indices."""
+    return list(labels) if labels and len(labels) == n else [str(i) for i in range(n)]
 
 
 def trial_note(

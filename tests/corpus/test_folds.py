@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hpo.corpus.folds import assign_folds, corpus_folds, fold_members, split_by_fold
+from hpo.corpus.formats.ravdess import gender_of
 from hpo.corpus.manifest import load_corpus
-from hpo.corpus.ravdess import gender_of
 from hpo.errors import CorpusError
 
 

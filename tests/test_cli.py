@@ -124,3 +124,14 @@ def test_hpo_storage_is_resolved_once_option_then_environment(monkeypatch, tmp_p
     (row,) = status("--storage", urls["opt"])
     assert row["study"] == "in-opt"
     assert row["best"]["selection"]["nested_command"].endswith(f"--storage {urls['opt']}")
+
+
+def test_help_texts_speak_of_any_corpus_and_its_folds() -> None:
+    top = CliRunner().invoke(cli, ["--help"]).output
+    assert "speech emotion recognition on any corpus" in top
+    assert "K folds or leave-one-speaker-out" in " ".join(top.split())
+    # No command claims RAVDESS alone or a fixed fold count (the corpus's folds decide).
+    stale = ("on RAVDESS", "six-fold", "6-fold", "actor-independent", "actor cross-validation")
+    for name, cmd in [("hpo", cli), *_commands(cli)]:
+        text = " ".join(cmd.get_help(click.Context(cmd, info_name=name)).split())
+        assert not [s for s in stale if s in text], name

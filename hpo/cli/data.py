@@ -199,7 +199,12 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
     default=None,
     help="Speakers [default: all the release has: RAVDESS 24, EmoDB 10, ...].",
 )
-@click.option("--clips-per-actor", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--clips-per-actor",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Clips per speaker, labels kept balanced [default: the release's, RAVDESS 60].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @jobs_option
 def data_synth(

@@ -55,9 +55,11 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hpo")
 def cli() -> None:
-    """Bayesian hyperparameter search for speech emotion recognition on RAVDESS.
+    """Bayesian hyperparameter search for speech emotion recognition on any corpus.
 
-    Studies are TOML files (./studies/NAME.toml, or the shipped ones); every trial is
-    scored by actor-independent cross-validation and stored in SQLite (or PostgreSQL) so
-    it can be resumed, browsed and exported.
+    A corpus (RAVDESS, EmoDB, CREMA-D, TESS, SAVEE, or a CSV listing your own clips) is
+    prepared once with 'hpo data prepare', which fixes its labels and its speaker folds
+    (K folds or leave-one-speaker-out). Studies are TOML files (./studies/NAME.toml, or the
+    shipped ones); every trial is scored by speaker-independent cross-validation on those
+    folds and stored in SQLite (or PostgreSQL) so it can be resumed, browsed and exported.
     """

@@ -258,11 +258,11 @@ def dashboard(storage: str, host: str, port: int, artifacts: Path | None) -> Non
 def nested(
     study: str, inner_trials: int | None, storage: str, data: Path | None, as_json: bool
 ) -> None:
-    """Nested actor cross-validation: an honest estimate of what the search achieves.
+    """Nested speaker cross-validation: an honest estimate of what the search achieves.
 
-    For each outer fold the whole search runs on the other actors (inner studies
-    NAME.nested-K, resumable), and the configuration it picks is scored on the held-out
-    actors."""
+    For each of the corpus's folds the whole search runs on the other speakers (inner
+    studies NAME.nested-K, resumable, with the corpus's fold rule), and the configuration
+    it picks is scored on the held-out speakers."""
     from hpo.kinds import load_spec
     from hpo.study.nested import run_nested
 
@@ -274,11 +274,11 @@ def nested(
     m = r["metric"]
     synth = " (SYNTHETIC corpus)" if r["synthetic_corpus"] else ""
     click.echo(f"nested CV of '{r['study']}'{synth}, {r['inner_trials']} inner trials per fold:")
-    click.echo(f"{'fold':>4}  {'held-out actors':<16} {m:>8}  {'inner best':>10}  params")
+    click.echo(f"{'fold':>4}  {'held-out speakers':<17} {m:>8}  {'inner best':>10}  params")
     for o in r["outer"]:
         actors = ",".join(map(str, o["actors"]))
         click.echo(
-            f"{o['fold']:>4}  {actors:<16} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
+            f"{o['fold']:>4}  {actors:<17} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
             f"{params_text(o['params'])}"
         )
     click.echo(

@@ -62,7 +62,7 @@ def _blocks(items: list[Any], n: int) -> list[list[Any]]:
 def check_rule(rule: FoldRule, n_speakers: int, grouped: bool = False) -> int:
     """The number of folds ``rule`` gives over ``n_speakers`` (or groups of speakers); one
     line when it cannot."""
-    units = "group(s) of speakers (the group column)" if grouped else "actor(s) (speakers)"
+    units = "group(s) of speakers (the group column)" if grouped else "speaker(s)"
     if rule == LOSO:
         if n_speakers < 2:
             one = "group" if grouped else "speaker"
@@ -180,7 +180,7 @@ def describe_rule(rule: FoldRule, n: int | None = None, grouped: bool = False) -
     if rule == LOSO:
         one = "group" if grouped else "speaker"
         return f"leave-one-{one}-out folds (loso{count})"
-    return f"{rule} {'group' if grouped else 'actor'} folds"
+    return f"{rule} {'group' if grouped else 'speaker'} folds"
 
 
 def _check_manifest(corpus: Corpus, actors: np.ndarray, clip_fold: np.ndarray) -> list[int]:

@@ -1,4 +1,4 @@
-"""The actor-fold loop every objective shares: fit, score, report, maybe prune.
+"""The speaker-fold loop every objective shares: fit, score, report, maybe prune.
 
 A trial's value is the mean over folds of the study's metric. Per-fold scores are stored on
 the trial as user attributes (``fold_accuracy``, ``fold_uar``, ``fold_macro_f1``, and the

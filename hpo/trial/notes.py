@@ -45,7 +45,7 @@ def trial_note(
 ) -> str:
     n = len(per_fold[METRICS[0]])
     rows = [[m] + ["-" if v is None else f"{v:.3f}" for v in per_fold[m]] for m in METRICS]
-    text = "### Scores per actor fold\n\n" + markdown_table(
+    text = "### Scores per speaker fold\n\n" + markdown_table(
         ["metric"] + [str(f) for f in range(n)], rows
     )
     if confusion is not None:

@@ -83,7 +83,7 @@ def test_a_corpus_json_without_its_label_set_is_refused(prepared_copy: Path) -> 
     ("args", "needle"),
     [
         (["--format", "iemocap"], "--format iemocap: unknown corpus format (known: ravdess, emodb"),
-        (["--folds", "5"], "5 folds asked for but the corpus has only 4 actor(s)"),
+        (["--folds", "5"], "5 folds asked for but the corpus has only 4 speaker(s)"),
         (["--folds", "abc"], "Invalid value for '--folds': 'abc' is neither"),
         (["--demographics", "x.csv"], "--demographics is CREMA-D's VideoDemographics.csv"),
     ],

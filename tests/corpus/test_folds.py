@@ -40,7 +40,7 @@ def test_every_actor_validated_exactly_once_and_never_trained_on() -> None:
 def test_a_study_asking_for_another_fold_count_is_refused(prepared: Path) -> None:
     corpus = load_corpus(prepared)
     assert len(corpus_folds(corpus, 6)) == 6
-    with pytest.raises(CorpusError, match="prepared with 6 actor folds but the study asks for 4"):
+    with pytest.raises(CorpusError, match="prepared with 6 speaker folds but the study asks for 4"):
         corpus_folds(corpus, 4)
 
 

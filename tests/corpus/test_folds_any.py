@@ -69,7 +69,7 @@ def test_leave_one_speaker_out() -> None:
 @pytest.mark.parametrize(
     ("n", "rule", "why"),
     [
-        (4, 6, "6 folds asked for but the corpus has only 4 actor(s)"),
+        (4, 6, "6 folds asked for but the corpus has only 4 speaker(s)"),
         (4, 5, "1 fold(s) would be empty"),
         (1, "loso", "needs 2 speakers"),
         (4, 1, "at least 2 folds"),

@@ -65,7 +65,7 @@ def test_missing_actor_falls_back_to_near_equal_folds_without_leak() -> None:
 
 
 def test_fewer_actors_than_folds_is_an_error() -> None:
-    with pytest.raises(CorpusError, match="3 actor"):
+    with pytest.raises(CorpusError, match="3 speaker"):
         assign_folds([1, 2, 3], 6)
     with pytest.raises(CorpusError, match="at least 2"):
         assign_folds(range(1, 25), 1)

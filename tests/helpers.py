@@ -7,7 +7,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
+
+from hpo.corpus.formats._base import SynthClip
+from hpo.corpus.formats.ravdess import SAMPLE_RATE, ClipId
+from hpo.corpus.synth import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +52,17 @@ def trial_states(db: Path, study: str | None = None) -> list[tuple[int, str]]:
 # Small synthetic releases the corpus tests share (speakers, clips per speaker): every label
 # of the corpus for each speaker, few clips, so a 5-trial study on each takes seconds.
 RELEASE_SIZES = {"emodb": (6, 7), "crema-d": (4, 6), "tess": (2, 14), "savee": (4, 7)}
+
+
+def synth_clip(cid: ClipId, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """One synthetic RAVDESS clip, rendered as ``hpo data synth`` renders it (float32 mono)."""
+    clip = SynthClip(
+        cid.filename,
+        cid.actor,
+        cid.gender == "male",
+        cid.emotion_label,
+        cid.intensity,
+        statement=cid.statement,
+        take=cid.repetition,
+    )
+    return render(clip, seed, sr)

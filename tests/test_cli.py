@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import click
+from click.testing import CliRunner
 
 from hpo.cli import cli
 from tests.helpers import ROOT
@@ -66,3 +68,70 @@ def test_svm_study_never_imports_torch(tmp_path, few_clips) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert "LOADED []" in out
+
+
+def test_version_is_written_once_and_printed_by_hpo_version() -> None:
+    import importlib.metadata
+    import tomllib
+
+    import hpo
+
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.exit_code == 0 and res.output == f"hpo, version {hpo.__version__}\n"
+    # pyproject.toml holds no copy of its own: setuptools reads hpo.__version__.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "hpo.__version__"}
+    # And the installed package's metadata says the same.
+    assert importlib.metadata.version("hpo") == hpo.__version__
+
+
+def test_an_unexpected_error_is_one_line_with_its_type(monkeypatch, tmp_path) -> None:
+    import hpo.corpus.info
+
+    def broken(root):
+        raise KeyError()  # no message: the type alone names it
+
+    monkeypatch.setattr(hpo.corpus.info, "corpus_info", broken)
+    res = CliRunner().invoke(cli, ["data", "info", str(tmp_path)])
+    assert res.exit_code == 70
+    assert res.output == (
+        "hpo: internal error: KeyError (a bug in hpo; rerun with HPO_DEBUG=1 for the "
+        "traceback and report it)\n"
+    )
+
+
+def test_hpo_storage_is_resolved_once_option_then_environment(monkeypatch, tmp_path) -> None:
+    import optuna
+
+    urls = {n: f"sqlite:///{tmp_path / n}.db" for n in ("env", "opt")}
+    for name, url in urls.items():
+        optuna.create_study(study_name=f"in-{name}", storage=url).optimize(
+            lambda t: t.suggest_float("x", 0, 1), n_trials=1
+        )
+    monkeypatch.setenv("HPO_STORAGE", urls["env"])
+
+    def status(*args: str) -> list[dict]:
+        res = CliRunner().invoke(cli, ["status", "--json", *args])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    # $HPO_STORAGE without --storage; the printed nested command needs no --storage then.
+    (row,) = status()
+    assert row["study"] == "in-env"
+    assert row["best"]["selection"]["nested_command"] == "hpo nested --study in-env"
+    # --storage beats the variable, and the command then names it.
+    (row,) = status("--storage", urls["opt"])
+    assert row["study"] == "in-opt"
+    assert row["best"]["selection"]["nested_command"].endswith(f"--storage {urls['opt']}")
+
+
+def test_help_texts_speak_of_any_corpus_and_its_folds() -> None:
+    top = CliRunner().invoke(cli, ["--help"]).output
+    assert "speech emotion recognition on any corpus" in top
+    assert "K folds or leave-one-speaker-out" in " ".join(top.split())
+    # No command claims RAVDESS alone or a fixed fold count (the corpus's folds decide).
+    stale = ("on RAVDESS", "six-fold", "6-fold", "actor-independent", "actor cross-validation")
+    for name, cmd in [("hpo", cli), *_commands(cli)]:
+        text = " ".join(cmd.get_help(click.Context(cmd, info_name=name)).split())
+        assert not [s for s in stale if s in text], name

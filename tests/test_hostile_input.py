@@ -167,3 +167,18 @@ def test_a_damaged_model_directory_is_one_line(tmp_path: Path, svm_model: Path) 
     clip = tmp_path / "a.wav"
     clip.write_bytes(_wav(np.sin(np.arange(16_000) / 10).astype(np.float32) * 0.3, 16_000))
     _fails_cleanly(["predict", "--model", str(broken), str(clip)], "hpo.json: damaged")
+
+
+def test_a_model_another_hpo_version_saved_is_one_line(tmp_path: Path, svm_model: Path) -> None:
+    import joblib
+
+    old = tmp_path / "model"
+    shutil.copytree(svm_model, old)
+    # The estimator an earlier hpo pickled: the fitted pipeline without its calibration.
+    joblib.dump(joblib.load(old / "model.joblib").estimator_, old / "model.joblib")
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(_wav(np.sin(np.arange(16_000) / 10).astype(np.float32) * 0.3, 16_000))
+    _fails_cleanly(
+        ["predict", "--model", str(old), str(clip)],
+        "model.joblib: not a model this hpo version trains; train the model again with 'hpo train'",
+    )

@@ -166,7 +166,8 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
         f"{info['hours']} h"
     )
     click.echo(f"labels ({len(info['labels'])}): " + ", ".join(info["labels"]))
-    click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in info["emotions"].items()))
+    per_label = info["clips_per_label"].items()
+    click.echo("clips per label: " + ", ".join(f"{k} {v}" for k, v in per_label))
     click.echo("clips by gender: " + ", ".join(f"{k} {v}" for k, v in info["genders"].items()))
     rule = _rule_words(info["fold_rule"], info["fold_unit"] == "group", info["folds_from"])
     click.echo(f"folds ({rule}):")
@@ -198,7 +199,12 @@ def data_info(corpus_dir: Path, as_json: bool) -> None:
     default=None,
     help="Speakers [default: all the release has: RAVDESS 24, EmoDB 10, ...].",
 )
-@click.option("--clips-per-actor", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--clips-per-actor",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Clips per speaker, labels kept balanced [default: the release's, RAVDESS 60].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @jobs_option
 def data_synth(

@@ -10,11 +10,8 @@ import os
 
 import click
 
-from hpo.errors import HpoError
-
-
-def _one_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+from hpo import __version__
+from hpo.errors import HpoError, one_line
 
 
 class OneLineErrors(click.Group):
@@ -42,13 +39,13 @@ class OneLineErrors(click.Group):
             ctx.exit(130)
         except OSError as e:  # a full disk, a read-only folder, a vanished file
             where = f"{e.filename}: " if e.filename else ""
-            click.echo(f"hpo: error: {where}{e.strerror or _one_line(e)}", err=True)
+            click.echo(f"hpo: error: {where}{e.strerror or one_line(e)}", err=True)
             ctx.exit(2)
         except Exception as e:
             if os.environ.get("HPO_DEBUG"):
                 raise
             click.echo(
-                f"hpo: internal error: {type(e).__name__}: {_one_line(e)} (a bug in hpo; "
+                f"hpo: internal error: {one_line(e)} (a bug in hpo; "
                 "rerun with HPO_DEBUG=1 for the traceback and report it)",
                 err=True,
             )
@@ -56,11 +53,13 @@ class OneLineErrors(click.Group):
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hpo")
+@click.version_option(__version__, prog_name="hpo")
 def cli() -> None:
-    """Bayesian hyperparameter search for speech emotion recognition on RAVDESS.
+    """Bayesian hyperparameter search for speech emotion recognition on any corpus.
 
-    Studies are TOML files (./studies/NAME.toml, or the shipped ones); every trial is
-    scored by actor-independent cross-validation and stored in SQLite (or PostgreSQL) so
-    it can be resumed, browsed and exported.
+    A corpus (RAVDESS, EmoDB, CREMA-D, TESS, SAVEE, or a CSV listing your own clips) is
+    prepared once with 'hpo data prepare', which fixes its labels and its speaker folds
+    (K folds or leave-one-speaker-out). Studies are TOML files (./studies/NAME.toml, or the
+    shipped ones); every trial is scored by speaker-independent cross-validation on those
+    folds and stored in SQLite (or PostgreSQL) so it can be resumed, browsed and exported.
     """

@@ -6,10 +6,19 @@ from pathlib import Path
 
 import click
 
+
+def _storage_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from hpo.config.paths import storage_url
+
+    return storage_url(value)
+
+
+# Commands get the resolved URL: the option, else $HPO_STORAGE, else the default
+# (hpo.config.paths.storage_url, the one place that decides).
 storage_option = click.option(
     "--storage",
-    envvar="HPO_STORAGE",
     default=None,
+    callback=_storage_url,
     metavar="URL",
     help="SQLAlchemy URL or .db path [default: sqlite:///studies/hpo.db; env HPO_STORAGE].",
 )

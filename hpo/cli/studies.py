@@ -68,7 +68,7 @@ def run(
     study: str,
     n_trials: int | None,
     timeout: float | None,
-    storage: str | None,
+    storage: str,
     data: Path | None,
     model: str | None,
     jobs: int,
@@ -77,7 +77,6 @@ def run(
     allow_changed_spec: bool,
 ) -> None:
     """Run or resume a study until it has --n-trials finished trials."""
-    from hpo.config.paths import storage_url
     from hpo.kinds import load_spec
     from hpo.study.run import run_study, spread_workers
 
@@ -89,7 +88,7 @@ def run(
     jobs, ids = spread_workers(jobs, ids, per_device)
     r = run_study(
         spec,
-        storage_url(storage),
+        storage,
         n_trials=n_trials,
         timeout=timeout,
         jobs=jobs,
@@ -103,7 +102,7 @@ def run(
     if r.best_value is not None:
         from hpo.results.honest import study_selection
 
-        sel = study_selection(storage_url(storage), r.study)
+        sel = study_selection(storage, r.study)
         if sel:
             click.echo(f"{sel['statement']}; params {params_text(r.best_params or {})}")
 
@@ -112,12 +111,11 @@ def run(
 @click.option("--study", default=None, metavar="NAME", help="Only this study.")
 @storage_option
 @json_option
-def status(study: str | None, storage: str | None, as_json: bool) -> None:
+def status(study: str | None, storage: str, as_json: bool) -> None:
     """Studies in the storage: trials by state, best value and params, per-fold scores."""
-    from hpo.config.paths import storage_url
     from hpo.results.status import study_status
 
-    rows = study_status(storage_url(storage), study)
+    rows = study_status(storage, study)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -166,15 +164,14 @@ def status(study: str | None, storage: str | None, as_json: bool) -> None:
     show_default=True,
     help="Also list the K best trials.",
 )
-def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int) -> None:
+def export(study: str, storage: str, out: Path | None, fmt: str, top: int) -> None:
     """Write the best configuration (params merged into the study's settings), its
     per-fold scores and provenance."""
-    from hpo.config.paths import storage_url
     from hpo.results.export import export_best
     from hpo.results.honest import study_selection
 
-    path = export_best(storage_url(storage), study, out=out, fmt=fmt, top=top)
-    sel = study_selection(storage_url(storage), study)
+    path = export_best(storage, study, out=out, fmt=fmt, top=top)
+    sel = study_selection(storage, study)
     click.echo(f"wrote {path}" + (f": {sel['statement']}" if sel else ""))
 
 
@@ -214,7 +211,7 @@ def export(study: str, storage: str | None, out: Path | None, fmt: str, top: int
 )
 def report(
     study: str,
-    storage: str | None,
+    storage: str,
     out: Path | None,
     trial: int | None,
     fmt: str,
@@ -224,10 +221,9 @@ def report(
     folds, pooled, 95% interval from a bootstrap over speakers), per-label scores, the
     confusion matrix, chance levels, per-fold scores, parameters, the nested estimate, the
     top trials and captioned figures. Every format shows the same numbers."""
-    from hpo.config.paths import storage_url
     from hpo.results.report import make_report
 
-    for path in make_report(storage_url(storage), study, out=out, trial=trial, fmt=fmt, data=data):
+    for path in make_report(storage, study, out=out, trial=trial, fmt=fmt, data=data):
         click.echo(f"wrote {path}")
 
 
@@ -241,12 +237,11 @@ def report(
     default=None,
     help="The figures' store. Default: the one the studies' workers wrote to.",
 )
-def dashboard(storage: str | None, host: str, port: int, artifacts: Path | None) -> None:
+def dashboard(storage: str, host: str, port: int, artifacts: Path | None) -> None:
     """Serve optuna-dashboard on the storage: metric names, per-fold notes, figures."""
-    from hpo.config.paths import storage_url
     from hpo.results.dashboard import serve
 
-    serve(storage_url(storage), host, port, artifacts)
+    serve(storage, host, port, artifacts)
 
 
 @cli.command("nested")
@@ -261,30 +256,29 @@ def dashboard(storage: str | None, host: str, port: int, artifacts: Path | None)
 @data_option
 @json_option
 def nested(
-    study: str, inner_trials: int | None, storage: str | None, data: Path | None, as_json: bool
+    study: str, inner_trials: int | None, storage: str, data: Path | None, as_json: bool
 ) -> None:
-    """Nested actor cross-validation: an honest estimate of what the search achieves.
+    """Nested speaker cross-validation: an honest estimate of what the search achieves.
 
-    For each outer fold the whole search runs on the other actors (inner studies
-    NAME.nested-K, resumable), and the configuration it picks is scored on the held-out
-    actors."""
-    from hpo.config.paths import storage_url
+    For each of the corpus's folds the whole search runs on the other speakers (inner
+    studies NAME.nested-K, resumable, with the corpus's fold rule), and the configuration
+    it picks is scored on the held-out speakers."""
     from hpo.kinds import load_spec
     from hpo.study.nested import run_nested
 
     spec = load_spec(study).with_overrides(corpus=data)
-    r = run_nested(spec, storage_url(storage), inner_trials)
+    r = run_nested(spec, storage, inner_trials)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
     m = r["metric"]
     synth = " (SYNTHETIC corpus)" if r["synthetic_corpus"] else ""
     click.echo(f"nested CV of '{r['study']}'{synth}, {r['inner_trials']} inner trials per fold:")
-    click.echo(f"{'fold':>4}  {'held-out actors':<16} {m:>8}  {'inner best':>10}  params")
+    click.echo(f"{'fold':>4}  {'held-out speakers':<17} {m:>8}  {'inner best':>10}  params")
     for o in r["outer"]:
         actors = ",".join(map(str, o["actors"]))
         click.echo(
-            f"{o['fold']:>4}  {actors:<16} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
+            f"{o['fold']:>4}  {actors:<17} {o['score']:>8.4f}  {o['inner_value']:>10.4f}  "
             f"{params_text(o['params'])}"
         )
     click.echo(
@@ -322,7 +316,7 @@ def rerun(
     study: str,
     seeds: int,
     trial: int | None,
-    storage: str | None,
+    storage: str,
     data: Path | None,
     as_json: bool,
 ) -> None:
@@ -333,10 +327,9 @@ def rerun(
     new seeds only (Student t-interval over their per-seed CV means, and mean ± sd over
     every seed × fold score). Stored on the study (shown by hpo report); a second run
     resumes and redoes no seed."""
-    from hpo.config.paths import storage_url
     from hpo.study.rerun import run_rerun
 
-    r = run_rerun(storage_url(storage), study, seeds, trial, data)
+    r = run_rerun(storage, study, seeds, trial, data)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
@@ -422,7 +415,7 @@ def _trial_picks(values: tuple[str, ...]) -> dict[str, int]:
 )
 def compare(
     studies: tuple[str, ...],
-    storage: str | None,
+    storage: str,
     metric: str | None,
     trial_picks: tuple[str, ...],
     all_pairs: bool,
@@ -433,10 +426,7 @@ def compare(
     scores, exact Wilcoxon (over folds) and McNemar (over clips) tests, Holm-corrected for
     more than one pair, and a one-line verdict per pair that never says more than the
     numbers do."""
-    from hpo.config.paths import storage_url
     from hpo.results.compare import compare_studies
 
-    r = compare_studies(
-        storage_url(storage), studies, metric, _trial_picks(trial_picks), data, all_pairs
-    )
+    r = compare_studies(storage, studies, metric, _trial_picks(trial_picks), data, all_pairs)
     click.echo(r.render(fmt), nl=False)

@@ -1,1 +1,2 @@
-"""RAVDESS corpus: file names, preparation, manifest, actor folds and a synthetic stand-in."""
+"""Emotion corpora: one adapter per release (``formats/``), preparation into one manifest
+contract, speaker folds (K or leave-one-speaker-out), and synthetic stand-ins."""

@@ -62,7 +62,7 @@ def _blocks(items: list[Any], n: int) -> list[list[Any]]:
 def check_rule(rule: FoldRule, n_speakers: int, grouped: bool = False) -> int:
     """The number of folds ``rule`` gives over ``n_speakers`` (or groups of speakers); one
     line when it cannot."""
-    units = "group(s) of speakers (the group column)" if grouped else "actor(s) (speakers)"
+    units = "group(s) of speakers (the group column)" if grouped else "speaker(s)"
     if rule == LOSO:
         if n_speakers < 2:
             one = "group" if grouped else "speaker"
@@ -159,15 +159,17 @@ def _speakers_of(actors: np.ndarray, idx: np.ndarray) -> tuple[Any, ...]:
 
 
 def split_by_fold(actors: np.ndarray, clip_fold: np.ndarray) -> list[Fold]:
-    """Folds from each clip's speaker and fold id (ids ``0..K-1``)."""
-    folds = []
-    for f in range(int(clip_fold.max()) + 1):
-        valid = np.flatnonzero(clip_fold == f)
-        train = np.flatnonzero(clip_fold != f)
-        folds.append(
-            Fold(f, train, valid, _speakers_of(actors, valid), _speakers_of(actors, train))
-        )
-    return folds
+    """Folds from each clip's speaker and fold id (ids ``0..K-1``): fold ``f`` validates the
+    clips whose id is ``f`` and trains on the rest."""
+    from sklearn.model_selection import PredefinedSplit
+
+    # Leave-one-speaker-out too: its fold ids are one per speaker (or group) in the order
+    # assign_folds numbered them; LeaveOneGroupOut would renumber string ids ("10" < "9").
+    splits = PredefinedSplit(clip_fold).split()
+    return [
+        Fold(int(f), train, valid, _speakers_of(actors, valid), _speakers_of(actors, train))
+        for f, (train, valid) in zip(np.unique(clip_fold), splits, strict=True)
+    ]
 
 
 def describe_rule(rule: FoldRule, n: int | None = None, grouped: bool = False) -> str:
@@ -178,7 +180,7 @@ def describe_rule(rule: FoldRule, n: int | None = None, grouped: bool = False) -
     if rule == LOSO:
         one = "group" if grouped else "speaker"
         return f"leave-one-{one}-out folds (loso{count})"
-    return f"{rule} {'group' if grouped else 'actor'} folds"
+    return f"{rule} {'group' if grouped else 'speaker'} folds"
 
 
 def _check_manifest(corpus: Corpus, actors: np.ndarray, clip_fold: np.ndarray) -> list[int]:

@@ -20,7 +20,7 @@ def load_dataset_dict(corpus: str | Path | Corpus):
 
     Each row has the manifest's columns (the adapter's own typed as numbers where they are
     numbers), ``label`` (the class index into the corpus's labels), ``emotion`` (the label's
-    name), ``speaker`` and its RAVDESS-era alias ``actor``, and ``audio``:
+    name), ``speaker``, and ``audio``:
     ``{"array": float32 samples, "sampling_rate": 16000, "path": ...}``.
     """
     import datasets
@@ -60,7 +60,6 @@ def _rows(corpus: Corpus) -> list[dict[str, Any]]:
                 **{k: getattr(c, k) for k in ("path", "gender", "fold", "duration", "channels")},
                 **{k: getattr(c, k) for k in ("sample_rate", "source", "source_sha256")},
                 "speaker": speakers[i],
-                "actor": speakers[i],
                 "emotion": c.label,
                 "label": int(y),
                 **{k: typed[k][i] for k in extra},

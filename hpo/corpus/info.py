@@ -24,7 +24,6 @@ def corpus_info(root: str | Path) -> dict[str, Any]:
         "clips": len(clips),
         "labels": list(corpus.labels),
         "speakers": len(speakers),
-        "actors": len(speakers),  # the same count, under its RAVDESS-era name
         "speaker_genders": {
             str(s): g or "unknown"
             for s, g in sorted(speakers.items(), key=lambda x: speaker_key(x[0]))
@@ -32,8 +31,8 @@ def corpus_info(root: str | Path) -> dict[str, Any]:
         "sample_rate": int(corpus.meta["sample_rate"]),
         "channels": int(corpus.meta["channels"]),
         "hours": round(sum(c.duration for c in clips) / 3600, 3),
-        # Clips per label, in class order (kept under its RAVDESS-era name too).
-        "emotions": {e: per_label[e] for e in corpus.labels if e in per_label},
+        # In class order; a label no clip has is left out.
+        "clips_per_label": {e: per_label[e] for e in corpus.labels if e in per_label},
         "genders": dict(sorted(Counter(c.gender or "unknown" for c in clips).items())),
         "fold_rule": corpus.fold_rule,
         "fold_unit": corpus.meta.get("fold_unit", "speaker"),

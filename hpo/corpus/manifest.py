@@ -14,8 +14,9 @@ The contract every study, kind and report reads, whatever the corpus:
   (``speaker`` or ``group``), ``speakers`` (id -> gender), the rejected inputs and where it
   came from.
 
-``corpus.json`` is written last, so its presence means the corpus is complete. A corpus
-prepared before this contract (format 1, RAVDESS only) still loads, read as RAVDESS.
+``corpus.json`` is written last, so its presence means the corpus is complete. A corpus of
+another ``format`` (one an earlier hpo prepared) is refused with the command that prepares
+it again.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from hpo.util.io import write_json_atomic, write_text_atomic
 MANIFEST = "manifest.csv"
 CORPUS_JSON = "corpus.json"
 FORMAT_VERSION = 2
-_LEGACY_EXTRA = ("emotion_id", "intensity", "statement", "repetition")
 
 
 def typed_id(value: str) -> int | str:
@@ -62,27 +62,10 @@ class Clip:
     fold: int
     duration: float
     channels: int  # channels of the source file (downmixed to 1 here)
-    sample_rate: int  # of the source file (0: not recorded, a format 1 corpus)
+    sample_rate: int  # of the source file
     source: str
     source_sha256: str
     extra: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def actor(self) -> int | str:
-        """The speaker as RAVDESS-era code reads it (a number when it is one)."""
-        return typed_id(self.speaker)
-
-    @property
-    def emotion(self) -> str:
-        return self.label
-
-    def __getattr__(self, name: str) -> Any:
-        # The adapter's own columns read as attributes (RAVDESS: ``clip.emotion_id``).
-        if not name.startswith("_") and name != "extra":
-            for key, value in object.__getattribute__(self, "extra"):
-                if key == name:
-                    return typed_id(value)
-        raise AttributeError(f"clip has no column {name!r}")
 
     def row(self) -> dict[str, str]:
         """The manifest row: generic columns, then the adapter's."""
@@ -114,21 +97,14 @@ def _clip_of(row: dict[str, str | None], extra: list[str]) -> Clip:
     return Clip(**kw, extra=tuple((k, str(row[k])) for k in extra))
 
 
-def _legacy_clip(row: dict[str, str | None]) -> Clip:
-    """A row of a format 1 (RAVDESS-only) manifest, read into the generic columns."""
-    new = {**row, "speaker": row.get("actor"), "label": row.get("emotion"), "sample_rate": "0"}
-    return _clip_of(new, list(_LEGACY_EXTRA))
-
-
 def parse_manifest(text: str, path: Path) -> list[Clip]:
     reader = csv.DictReader(io.StringIO(text))
     header = list(reader.fieldnames or [])
-    legacy = "speaker" not in header and "actor" in header
     extra = [h for h in header if h not in COLUMNS]
     out = []
     for i, row in enumerate(reader, start=2):
         try:
-            out.append(_legacy_clip(row) if legacy else _clip_of(row, extra))
+            out.append(_clip_of(row, extra))
         except (KeyError, ValueError, TypeError):
             raise CorpusError(
                 f"{path}:{i}: malformed manifest row; run 'hpo data prepare' again"
@@ -160,16 +136,12 @@ class Corpus:
 
     @property
     def name(self) -> str:
-        return str(self.meta.get("name") or "ravdess")  # format 1 corpora were all RAVDESS
+        return str(self.meta["name"])
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The corpus's label set, in class-index order: what every model predicts."""
-        if self.meta.get("labels"):
-            return tuple(self.meta["labels"])
-        from hpo.corpus.ravdess import EMOTIONS  # a format 1 corpus: RAVDESS's
-
-        return EMOTIONS
+        return tuple(self.meta["labels"])
 
     @property
     def fold_rule(self) -> int | str:
@@ -236,8 +208,17 @@ def load_corpus(root: str | Path) -> Corpus:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise CorpusError(f"{meta_path}: not valid JSON; run 'hpo data prepare' again") from None
-    if not isinstance(meta, dict) or meta.get("format") not in (1, FORMAT_VERSION):
-        raise CorpusError(f"{meta_path}: unknown corpus format; run 'hpo data prepare' again")
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != FORMAT_VERSION or not meta.get("name") or not meta.get("labels"):
+        # A 0.x package reads only the corpora it writes: no reader for older layouts.
+        what = (
+            f"corpus format {found!r}, not {FORMAT_VERSION}"
+            if found != FORMAT_VERSION
+            else ("no corpus name or label set")
+        )
+        raise CorpusError(
+            f"{meta_path}: {what}; re-prepare with 'hpo data prepare SRC --out {root}'"
+        )
     data = manifest_path.read_bytes()
     try:
         clips = parse_manifest(data.decode("utf-8"), manifest_path)

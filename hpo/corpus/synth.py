@@ -10,7 +10,6 @@ chance but not perfectly. Nothing trained on it says anything about real emotion
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from scipy.signal import lfilter
 from hpo import __version__
 from hpo.corpus.formats import get_format
 from hpo.corpus.formats._base import SynthClip
-from hpo.corpus.ravdess import SAMPLE_RATE, ClipId, gender_of
 from hpo.corpus.source import SYNTH_MARKER
 from hpo.errors import CorpusError
 from hpo.util.io import atomic_path, write_json_atomic, write_text_atomic
@@ -104,16 +102,8 @@ def _resonator(x: np.ndarray, freq: float, bw: float, sr: int) -> np.ndarray:
     return lfilter([1 - r], a, x)
 
 
-def synth_clip(cid: ClipId, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Render one RAVDESS clip as float32 mono at ``sr``."""
-    male = gender_of(cid.actor) == "male"
-    clip = SynthClip(cid.filename, cid.actor, male, cid.emotion_label, cid.intensity)
-    clip = dataclasses.replace(clip, statement=cid.statement, take=cid.repetition)
-    return render(clip, seed, sr)
-
-
-def render(clip: SynthClip, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Render one synthetic clip as float32 mono at ``sr``."""
+def render(clip: SynthClip, seed: int, sr: int) -> np.ndarray:
+    """Render one synthetic clip as float32 mono at ``sr``: the same seed, the same audio."""
     voice = _actor_voice(clip.voice, seed, clip.male)
     emotion = CUE_OF[clip.label]
     rng = np.random.default_rng(

@@ -5,9 +5,9 @@ Two tests, each paired the way the data are: over folds, an exact Wilcoxon signe
 on the per-fold scores (the folds' speakers are the same in both studies, so fold k of one is
 paired with fold k of the other); over clips, an exact McNemar test on the per-clip
 predictions (each validation clip is scored by both trials; only the clips one trial got
-right and the other wrong carry information). Both are exact, not asymptotic: with six folds
-there are only 64 sign patterns, and the smallest two-sided p is 2/64 = 0.031, which the
-verdict says rather than let "not significant" read as "equal".
+right and the other wrong carry information). Both are exact, not asymptotic: K folds have
+only 2^K sign patterns (six folds: 64, so the smallest two-sided p is 2/64 = 0.031), which
+the verdict says rather than let "not significant" read as "equal".
 
 The statistics are pure functions of numbers (:func:`wilcoxon_folds`, :func:`mcnemar_clips`,
 :func:`holm`, :func:`verdict`); :func:`compare_studies` reads the studies and lays the

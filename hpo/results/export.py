@@ -53,7 +53,7 @@ def best_config(storage_url: str, name: str, top: int = 1) -> dict[str, Any]:
         "selection": best_selection(storage_url, study),
         "synthetic_corpus": bool(attrs.get("corpus_synthetic")),
         # What the model classifies: `hpo train` checks its corpus has this label set.
-        "corpus_name": attrs.get("corpus_name", "ravdess"),
+        "corpus_name": attrs.get("corpus_name"),
         "labels": attrs.get("labels"),
         "params": best.params,
         "fold_scores": {

@@ -10,13 +10,12 @@ on speakers its search never saw) when one is stored, else the command that comp
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from hpo.config.paths import DEFAULT_STORAGE
+from hpo.config.paths import storage_url as default_storage_url
 from hpo.config.urls import redact
 from hpo.study.nested import nested_summary
 from hpo.study.storage import load_study, open_storage
@@ -26,8 +25,7 @@ from hpo.trial.metrics import cv_value
 def nested_command(name: str, storage_url: str) -> str:
     """The exact ``hpo nested`` command for study ``name`` in this storage (``--storage``
     only where the default would not find it; never with a password)."""
-    default = os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
-    where = "" if storage_url == default else f" --storage {redact(storage_url)}"
+    where = "" if storage_url == default_storage_url() else f" --storage {redact(storage_url)}"
     return f"hpo nested --study {name}{where}"
 
 

@@ -66,7 +66,7 @@ def _outer_score(study: optuna.Study, objective: Any, outer: Fold, metric: str) 
 
 
 def _refit(objective: Any, best: optuna.trial.FrozenTrial, outer: Fold) -> dict:
-    """Train the chosen configuration on the inner actors, score it on the held-out ones.
+    """Train the chosen configuration on the inner speakers, score it on the held-out ones.
 
     A ``FixedTrial`` belongs to no study: nothing prunes or screens the refit (the epoch
     stage would judge it against the inner trials' curves), it trains every epoch."""

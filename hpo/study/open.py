@@ -80,9 +80,9 @@ def study_note(spec: StudySpec, provenance: dict[str, Any]) -> str:
     return (
         f"## {spec.name} ({spec.kind})\n\n{spec.description}{synth}\n\n"
         f"Corpus: {provenance.get('corpus_name')}, {len(labels)} labels: {', '.join(labels)}.\n\n"
-        f"Objective: mean {spec.objective.metric} over {len(folds)} actor folds.\n\n"
+        f"Objective: mean {spec.objective.metric} over {len(folds)} speaker folds.\n\n"
         f"{reading_best(spec.name)}\n\n"
-        f"{markdown_table(['fold', 'validation actors'], fold_rows)}\n\n"
+        f"{markdown_table(['fold', 'validation speakers'], fold_rows)}\n\n"
         f"### Provenance\n\n```json\n{json.dumps(prov, indent=2, default=str)}\n```\n"
     )
 

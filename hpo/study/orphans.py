@@ -41,18 +41,20 @@ _NO_HEARTBEAT_SQL = (
 )
 
 
-def _start_ticks(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), None where unknown."""
+def _start_time(pid: int) -> str | None:
+    """The process's start time (seconds since the epoch, to the clock tick), None where the
+    process is gone."""
+    import psutil
+
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            # The command name (field 2) may hold spaces; fields after its ')' are fixed.
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
         return None
 
 
 def _boot_id() -> str:
-    """This boot of this machine (shared by its containers), '-' where unknown."""
+    """This boot of this machine (shared by its containers), '-' where unknown. Read from
+    /proc: psutil has the boot's time, not the kernel's boot id."""
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
             return f.read().strip()[:8] or "-"
@@ -61,7 +63,8 @@ def _boot_id() -> str:
 
 
 def _pid_namespace() -> str:
-    """The inode of this process's pid namespace (Linux), '-' where unknown."""
+    """The inode of this process's pid namespace (Linux), '-' where unknown. Read from
+    /proc: psutil does not report namespaces."""
     try:
         return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "-"
     except OSError:
@@ -73,7 +76,7 @@ def worker_id(pid: int | None = None) -> str:
     recorded on every trial it runs."""
     pid = os.getpid() if pid is None else pid
     here = f"{socket.gethostname()}:{_boot_id()}:{_pid_namespace()}"
-    return f"{here}:{pid}:{_start_ticks(pid) or '-'}"
+    return f"{here}:{pid}:{_start_time(pid) or '-'}"
 
 
 def _dead_here(worker: str) -> bool:
@@ -87,14 +90,9 @@ def _dead_here(worker: str) -> bool:
         return False
     if not pid_s.isdigit():
         return False
-    pid = int(pid_s)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return start not in ("", "-") and _start_ticks(pid) not in (None, start)
+    now = _start_time(int(pid_s))
+    # Gone, or the pid now belongs to a process started at another time (reused).
+    return now is None or (start not in ("", "-") and now != start)
 
 
 def fail_and_retry(

@@ -1,4 +1,4 @@
-"""The actor-fold loop every objective shares: fit, score, report, maybe prune.
+"""The speaker-fold loop every objective shares: fit, score, report, maybe prune.
 
 A trial's value is the mean over folds of the study's metric. Per-fold scores are stored on
 the trial as user attributes (``fold_accuracy``, ``fold_uar``, ``fold_macro_f1``, and the
@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 
 from hpo.corpus.folds import Fold
+from hpo.errors import one_line
 from hpo.trial.metrics import METRICS
 from hpo.trial.predictions import ATTR as PREDICTIONS
 from hpo.trial.predictions import ClipPredictions
@@ -128,11 +129,6 @@ class Retryable(Exception):
     the configuration is bad."""
 
 
-def _one_line(e: BaseException) -> str:
-    first = (str(e).strip().splitlines() or [""])[0]
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
-
-
 class CvObjective:
     """The trial flow every study kind shares: sample the space, announce the trial, then
     cross-validate the kind's ``fold_fn``. Subclasses set ``spec``, ``folds`` and
@@ -182,7 +178,7 @@ class CvObjective:
                 self.reporter.log(f"trial {trial.number} failed: {reason}")
             raise TrialFailed(reason, retry=True) from e
         except Exception as e:
-            reason = _one_line(e)
+            reason = one_line(e)
             trial.set_user_attr("fail_reason", reason)
             if self.reporter:
                 self.reporter.log(f"trial {trial.number} failed: {reason}")

@@ -34,13 +34,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def class_names(n: int, labels: Sequence[str] | None) -> list[str]:
     """Names of a confusion matrix's ``n`` classes: the study's labels (``labels`` user
-    attribute). A study from before studies recorded them ran on RAVDESS, the only corpus
-    then."""
-    if labels and len(labels) == n:
-        return list(labels)
-    from hpo.corpus.ravdess import EMOTIONS
-
-    return list(EMOTIONS) if labels is None and n == len(EMOTIONS) else [str(i) for i in range(n)]
+    attribute), else the class indices."""
+    return list(labels) if labels and len(labels) == n else [str(i) for i in range(n)]
 
 
 def trial_note(
@@ -50,7 +45,7 @@ def trial_note(
 ) -> str:
     n = len(per_fold[METRICS[0]])
     rows = [[m] + ["-" if v is None else f"{v:.3f}" for v in per_fold[m]] for m in METRICS]
-    text = "### Scores per actor fold\n\n" + markdown_table(
+    text = "### Scores per speaker fold\n\n" + markdown_table(
         ["metric"] + [str(f) for f in range(n)], rows
     )
     if confusion is not None:

@@ -5,7 +5,7 @@ can be computed after the fact, for any trial, without training again.
 Stored as one compressed user attribute, ``clip_predictions``, rather than an Optuna
 artifact: it lives in the study's own storage, so it travels with an SQLite file or a
 PostgreSQL study to whoever reports on it and needs no artifact store, and it is small
-(1,440 RAVDESS clips: about 1 KB of labels, about 15 KB with float16 probabilities). Clips
+(RAVDESS's 1,440 clips: about 1 KB of labels, about 15 KB with float16 probabilities). Clips
 are named by their index in the corpus's manifest (the study records the manifest's hash),
 so a trial's predictions are read against the corpus it was run on.
 """

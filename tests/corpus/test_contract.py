@@ -1,10 +1,9 @@
 """The prepared-corpus contract: generic columns, corpus.json naming the corpus, its labels and
-fold rule; a corpus prepared before the contract still loads (and resumes its studies)."""
+fold rule; a corpus of another format is refused with the command that prepares it again."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
+from hpo.corpus.formats.ravdess import EMOTIONS
 from hpo.corpus.manifest import COLUMNS, load_corpus
 from hpo.corpus.prepare import prepare
-from hpo.corpus.ravdess import EMOTIONS
 
 # The manifest's columns before the contract (hpo's format 1, RAVDESS only).
 V1 = ["path", "actor", "gender", "emotion", "emotion_id", "intensity", "statement"]
@@ -31,56 +30,60 @@ def test_a_prepared_corpus_holds_the_contract(prepared: Path) -> None:
     assert tuple(header[: len(COLUMNS)]) == COLUMNS
     assert header[len(COLUMNS) :] == ["emotion_id", "intensity", "statement", "repetition"]
     c = load_corpus(prepared).clips[0]
-    assert c.sample_rate == 48_000 and c.speaker == "1" and c.actor == 1
-    assert c.emotion == c.label == EMOTIONS[c.emotion_id - 1]
+    assert c.sample_rate == 48_000 and c.speaker == "1"
+    assert c.label == EMOTIONS[int(dict(c.extra)["emotion_id"]) - 1]
 
 
 def _as_format_1(corpus_dir: Path) -> None:
-    """Rewrite a prepared corpus as the previous hpo wrote it (RAVDESS-only columns)."""
+    """Rewrite a prepared corpus as hpo's format 1 wrote it (RAVDESS-only columns)."""
     corpus = load_corpus(corpus_dir)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=V1, lineterminator="\n")
     w.writeheader()
     for c in corpus.clips:
-        w.writerow(
-            {k: getattr(c, k) for k in V1 if k != "duration"} | {"duration": f"{c.duration:.4f}"}
-        )
+        row = c.row()
+        w.writerow({k: row.get(k, "") for k in V1} | {"actor": c.speaker, "emotion": c.label})
     (corpus_dir / "manifest.csv").write_text(buf.getvalue())
     meta = {k: v for k, v in corpus.meta.items() if k not in ("name", "labels", "folds")}
     (corpus_dir / "corpus.json").write_text(json.dumps({**meta, "format": 1}))
 
 
-def test_a_corpus_prepared_by_the_previous_version_still_loads(
-    prepared_copy: Path, synth_src: Path
+@pytest.mark.parametrize("fmt", [1, 99])
+def test_a_corpus_of_another_format_is_refused_with_the_command_that_prepares_it(
+    prepared_copy: Path, synth_src: Path, fmt: int
 ) -> None:
-    _as_format_1(prepared_copy)
-    data = (prepared_copy / "manifest.csv").read_bytes()
-    old = load_corpus(prepared_copy)
-    # Read as the RAVDESS it was, with the hash its studies recorded (so they resume).
-    assert old.name == "ravdess" and old.labels == EMOTIONS and old.fold_rule == 6
-    assert old.manifest_hash == hashlib.sha256(data).hexdigest()[:16]
-    assert old.speakers[:3].tolist() == [c.actor for c in old.clips[:3]]
-    assert isinstance(old.speakers[0].item(), int) and old.clips[0].emotion_id >= 1
-    # Preparing again into it reuses every clip and writes the new contract.
-    r = prepare(synth_src, prepared_copy, jobs=1)
-    assert r.written == 0 and r.reused == len(old.clips)
+    if fmt == 1:
+        _as_format_1(prepared_copy)
+    else:
+        meta = json.loads((prepared_copy / "corpus.json").read_text())
+        (prepared_copy / "corpus.json").write_text(json.dumps({**meta, "format": fmt}))
+    res = CliRunner().invoke(cli, ["data", "info", str(prepared_copy)])
+    line = res.output.strip()
+    # One line, exit 2, naming the file, the format found and the command to run.
+    assert res.exit_code == 2 and len(line.splitlines()) == 1, res.output
+    assert (
+        f"corpus.json: corpus format {fmt}, not 2; re-prepare with 'hpo data prepare SRC " in line
+    )
+    assert f"--out {prepared_copy}'" in line
+    # Preparing again there writes the current format.
+    prepare(synth_src, prepared_copy, jobs=1)
     assert load_corpus(prepared_copy).meta["format"] == 2
 
 
-def test_an_unknown_corpus_format_is_refused_in_one_line(prepared_copy: Path) -> None:
+def test_a_corpus_json_without_its_label_set_is_refused(prepared_copy: Path) -> None:
     meta = json.loads((prepared_copy / "corpus.json").read_text())
-    (prepared_copy / "corpus.json").write_text(json.dumps({**meta, "format": 99}))
+    del meta["labels"]
+    (prepared_copy / "corpus.json").write_text(json.dumps(meta))
     res = CliRunner().invoke(cli, ["data", "info", str(prepared_copy)])
-    assert (
-        res.exit_code == 2 and "unknown corpus format; run 'hpo data prepare' again" in res.output
-    )
+    assert res.exit_code == 2
+    assert "no corpus name or label set; re-prepare with 'hpo data prepare" in res.output
 
 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["--format", "iemocap"], "--format iemocap: unknown corpus format (known: ravdess, emodb"),
-        (["--folds", "5"], "5 folds asked for but the corpus has only 4 actor(s)"),
+        (["--folds", "5"], "5 folds asked for but the corpus has only 4 speaker(s)"),
         (["--folds", "abc"], "Invalid value for '--folds': 'abc' is neither"),
         (["--demographics", "x.csv"], "--demographics is CREMA-D's VideoDemographics.csv"),
     ],

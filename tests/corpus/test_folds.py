@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hpo.corpus.folds import assign_folds, corpus_folds, fold_members, split_by_fold
+from hpo.corpus.formats.ravdess import gender_of
 from hpo.corpus.manifest import load_corpus
-from hpo.corpus.ravdess import gender_of
 from hpo.errors import CorpusError
 
 
@@ -40,7 +40,7 @@ def test_every_actor_validated_exactly_once_and_never_trained_on() -> None:
 def test_a_study_asking_for_another_fold_count_is_refused(prepared: Path) -> None:
     corpus = load_corpus(prepared)
     assert len(corpus_folds(corpus, 6)) == 6
-    with pytest.raises(CorpusError, match="prepared with 6 actor folds but the study asks for 4"):
+    with pytest.raises(CorpusError, match="prepared with 6 speaker folds but the study asks for 4"):
         corpus_folds(corpus, 4)
 
 
@@ -65,7 +65,7 @@ def test_missing_actor_falls_back_to_near_equal_folds_without_leak() -> None:
 
 
 def test_fewer_actors_than_folds_is_an_error() -> None:
-    with pytest.raises(CorpusError, match="3 actor"):
+    with pytest.raises(CorpusError, match="3 speaker"):
         assign_folds([1, 2, 3], 6)
     with pytest.raises(CorpusError, match="at least 2"):
         assign_folds(range(1, 25), 1)

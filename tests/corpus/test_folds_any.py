@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpo.corpus.folds import assign_folds, corpus_folds, fold_members, split_by_fold
+from hpo.corpus.folds import (
+    assign_folds,
+    corpus_folds,
+    fold_members,
+    speaker_key,
+    split_by_fold,
+)
 from hpo.corpus.manifest import Clip, Corpus, load_corpus
 from hpo.errors import CorpusError
 from hpo.study.nested import inner_folds
@@ -63,7 +69,7 @@ def test_leave_one_speaker_out() -> None:
 @pytest.mark.parametrize(
     ("n", "rule", "why"),
     [
-        (4, 6, "6 folds asked for but the corpus has only 4 actor(s)"),
+        (4, 6, "6 folds asked for but the corpus has only 4 speaker(s)"),
         (4, 5, "1 fold(s) would be empty"),
         (1, "loso", "needs 2 speakers"),
         (4, 1, "at least 2 folds"),
@@ -148,3 +154,28 @@ def test_nested_cv_keeps_groups_together_inside_an_outer_fold(tmp_path: Path) ->
         assert len(inner) == 4
         for f in inner:  # one session held out, never one of its two speakers alone
             assert len({SESSIONS[s] for s in f.valid_actors}) == 1 and len(f.valid_actors) == 2
+
+
+def _old_split_by_fold(actors: np.ndarray, clip_fold: np.ndarray) -> list[tuple]:
+    """The hand-written split PredefinedSplit replaced: the reference."""
+    out = []
+    for f in range(int(clip_fold.max()) + 1):
+        valid, train = np.flatnonzero(clip_fold == f), np.flatnonzero(clip_fold != f)
+        out.append((f, train, valid, sorted(set(actors[valid].tolist()), key=speaker_key)))
+    return out
+
+
+@pytest.mark.parametrize("rule", [3, 6, "loso"])
+@pytest.mark.parametrize("ids", ["numbers", "strings"])
+def test_split_by_fold_gives_what_the_hand_written_split_gave(rule: object, ids: str) -> None:
+    rng = np.random.default_rng(0)
+    speakers = list(range(1, 13)) if ids == "numbers" else [f"s{i}" for i in range(12)]
+    fold_of = assign_folds(speakers, rule)
+    clips = np.array(speakers)[rng.integers(0, 12, 200)]  # clips of speakers, shuffled
+    clip_fold = np.array([fold_of[s.item()] for s in clips])
+    folds = split_by_fold(clips, clip_fold)
+    old = _old_split_by_fold(clips, clip_fold)
+    assert len(folds) == len(old)
+    for f, (index, train, valid, valid_speakers) in zip(folds, old, strict=True):
+        assert f.index == index and list(f.valid_actors) == valid_speakers
+        assert np.array_equal(f.train, train) and np.array_equal(f.valid, valid)

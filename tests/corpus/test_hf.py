@@ -15,7 +15,7 @@ def test_the_corpus_as_a_datasetdict_split_by_fold(prepared: Path) -> None:
     # Each split holds exactly the clips of its fold's actors, and all clips appear once.
     assert sum(len(ds) for ds in dd.values()) == len(corpus.clips)
     for k, ds in enumerate(dd.values()):
-        assert set(ds["actor"]) == set(range(4 * k + 1, 4 * k + 5))
+        assert set(ds["speaker"]) == set(range(4 * k + 1, 4 * k + 5))
     row = dd["fold2"][0]
     assert row["audio"]["sampling_rate"] == 16_000
     assert isinstance(row["audio"]["array"], np.ndarray) and row["audio"]["array"].ndim == 1

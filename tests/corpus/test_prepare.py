@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.corpus import prepare as prepare_mod
+from hpo.corpus.formats.ravdess import EMOTIONS
 from hpo.corpus.manifest import load_corpus
 from hpo.corpus.prepare import prepare
 
@@ -204,19 +205,12 @@ def test_synthetic_corpus_prepares_to_the_release_shape(prepared: Path) -> None:
     res = CliRunner().invoke(cli, ["data", "info", str(prepared), "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert info["clips"] == 24 * 16 and info["actors"] == 24
+    assert info["clips"] == 24 * 16 and info["speakers"] == 24
     assert info["sample_rate"] == 16_000 and info["channels"] == 1
     assert info["synthetic"] is True
-    assert set(info["emotions"]) == {
-        "neutral",
-        "calm",
-        "happy",
-        "sad",
-        "angry",
-        "fearful",
-        "disgust",
-        "surprised",
-    }
+    # Clips per label in class order, under one name (no RAVDESS-era duplicates).
+    assert info["clips_per_label"] == dict.fromkeys(EMOTIONS, 48)
+    assert not {"actors", "emotions"} & set(info)
     assert info["folds"] == {str(f): [4 * f + 1, 4 * f + 2, 4 * f + 3, 4 * f + 4] for f in range(6)}
     assert info["rejected"] == []
 

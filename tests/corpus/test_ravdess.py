@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpo.corpus.ravdess import BadClipName, parse_stem, speech_clip_ids
+from hpo.corpus.formats.ravdess import BadClipName, parse_stem, speech_clip_ids
 
 
 def test_parse_official_name() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from hpo.corpus.ravdess import parse_stem
-from hpo.corpus.synth import synth_clip, synthesize
+from hpo.corpus.formats.ravdess import ClipId, parse_stem
+from hpo.corpus.synth import synthesize
+from tests.helpers import synth_clip
 
 
 def test_layout_rate_and_names_match_the_release(synth_src: Path) -> None:
@@ -27,8 +28,6 @@ def test_fewer_clips_per_actor_keep_emotions_balanced(synth_src: Path) -> None:
 
 
 def test_same_seed_same_audio_and_emotions_differ() -> None:
-    from hpo.corpus.ravdess import ClipId
-
     a = synth_clip(ClipId(3, 1, 5, 2, 1, 1, 3), seed=0)
     b = synth_clip(ClipId(3, 1, 5, 2, 1, 1, 3), seed=0)
     assert np.array_equal(a, b)

@@ -88,7 +88,7 @@ def test_dashboard_serves_the_study_with_per_fold_attributes(dashboard: str) -> 
     # The objective is named, not "Objective 0".
     assert detail["objective_names"] == ["uar"]  # the shipped svm study's metric
     # The study note: description and provenance.
-    assert "actor folds" in detail["note"]["body"] and "manifest_hash" in detail["note"]["body"]
+    assert "speaker folds" in detail["note"]["body"] and "manifest_hash" in detail["note"]["body"]
     # Every finished trial's note: per-fold scores and the confusion matrix as tables.
     for t in detail["trials"]:
         body = t["note"]["body"]
@@ -160,6 +160,6 @@ def test_dashboard_renders_study_trials_and_fold_attributes_in_chromium(
     assert "svm" in dom("/dashboard")  # the study is listed
     assert "accuracy" in dom("/dashboard/studies/1")  # the metric's name on the study page
     trials = dom("/dashboard/studies/1/trials")
-    assert "Scores per actor fold" in trials  # the trial note
+    assert "Scores per speaker fold" in trials  # the trial note
     assert "fold_accuracy" in trials and "fold_uar" in trials  # per-fold user attributes
     assert "Trial 1" in trials or "Trial 0" in trials

@@ -272,7 +272,7 @@ def test_only_this_hosts_dead_processes_count_as_dead() -> None:
     child.wait()
     assert _dead_here(worker_id(child.pid).replace(":-", ":1"))  # gone
     host, boot, namespace, pid, start = worker_id().split(":")  # host names hold no ':'
-    assert _dead_here(f"{host}:{boot}:{namespace}:{pid}:{int(start) + 1}")  # pid reused
+    assert _dead_here(f"{host}:{boot}:{namespace}:{pid}:{float(start) + 1:.2f}")  # pid reused
     # Other machines, other boots, other pid namespaces (containers sharing the host's
     # name), and ids without a namespace (older hpo) keep the heartbeat rule.
     assert not _dead_here(f"other-{host}:{boot}:{namespace}:{child.pid}:1")

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpo.cli import cli
-from hpo.corpus.ravdess import gender_of
+from hpo.corpus.formats.ravdess import gender_of
 from tests.helpers import ONE_FEATURE_SET, write_spec
 
 

@@ -15,7 +15,7 @@ from tests.helpers import write_spec
 
 def test_folds_on_the_corpus_never_share_an_actor(prepared: Path) -> None:
     corpus = load_corpus(prepared)
-    actors = np.array([c.actor for c in corpus.clips])
+    actors = corpus.speakers
     folds = corpus_folds(corpus, 6)
     seen: list[int] = []
     for f in folds:

@@ -84,7 +84,7 @@ class SvmFixed:
     gamma: float | Literal["scale", "auto"] = "scale"
     degree: int = 3
     coef0: float = 0.0
-    # RAVDESS has half as many neutral clips as other emotions.
+    # Labels are rarely balanced (RAVDESS has half as many neutral clips as other emotions).
     class_weight: Literal["balanced", "none"] = "balanced"
     cache_size: float = 1000.0  # MB of kernel cache: fits the whole RAVDESS Gram matrix
     max_iter: int = 1_000_000  # guard against a pathological C that never converges

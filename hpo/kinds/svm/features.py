@@ -8,9 +8,9 @@ version), so no trial recomputes features and a changed corpus or setting never 
 ones.
 
 Non-finite values (openSMILE gives NaN for a few functionals on clips with too few voiced
-frames) are kept here, as extracted: the pipeline's first step replaces them by the median
-of the fold's training clips (``pipeline.FiniteMedianImputer``), so no validation clip
-informs the value. The SVC never sees one.
+frames) are kept here, as extracted: the pipeline's first steps replace them by the median
+of the fold's training clips (``pipeline.preprocessing``), so no validation clip informs
+the value. The SVC never sees one.
 """
 
 from __future__ import annotations

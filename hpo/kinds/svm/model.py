@@ -17,17 +17,6 @@ import numpy as np
 
 from hpo.errors import HpoError
 
-# Models trained before imputation moved into the pipeline: the training corpus's medians,
-# applied before the pipeline (theirs has no imputer).
-IMPUTE_FILE = "impute.npy"
-
-
-def make_pipeline(svm: dict[str, Any], seed: int = 0):
-    """A scikit-learn Pipeline from the merged ``[svm]`` settings of a study or an export."""
-    from hpo.kinds.svm.pipeline import make_pipeline as _make
-
-    return _make(svm, seed)
-
 
 def calibration_splits(corpus) -> list[tuple[np.ndarray, np.ndarray]]:
     """The corpus's own speaker folds as (train, valid) index pairs: the study's protocol,
@@ -73,18 +62,6 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> dict[str, Any]:
     }
 
 
-def _decide(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(SVC decisions, calibrated probabilities) of the saved model on features ``X``."""
-    from hpo.kinds.svm.pipeline import SpeakerCalibrated
-
-    if isinstance(model, SpeakerCalibrated):
-        return model.predict(X), model.predict_proba(X)
-    # Saved before: Pipeline(..., CalibratedClassifierCV(SVC, ensemble=False)); its SVC,
-    # fitted on every clip, is still the decision (its probabilities are clip-calibrated).
-    Xt, calibrated = model[:-1].transform(X), model[-1]
-    return calibrated.calibrated_classifiers_[0].estimator.predict(Xt), calibrated.predict_proba(Xt)
-
-
 def classify(
     model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +70,7 @@ def classify(
 
     from hpo.kinds.svm.config import FeatureSettings
     from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
+    from hpo.kinds.svm.pipeline import SpeakerCalibrated
 
     try:
         model = joblib.load(model_dir / "model.joblib")
@@ -101,6 +79,11 @@ def classify(
             f"{model_dir / 'model.joblib'}: cannot be loaded ({type(e).__name__}); "
             "train the model again with 'hpo train'"
         ) from None
+    if not isinstance(model, SpeakerCalibrated):  # another hpo version's model
+        raise HpoError(
+            f"{model_dir / 'model.joblib'}: not a model this hpo version trains; "
+            "train the model again with 'hpo train'"
+        )
     s = FeatureSettings(**meta["config"]["features"])
     if s.speaker_norm and len(waves) < MIN_SPEAKER_CLIPS:
         raise HpoError(
@@ -109,9 +92,6 @@ def classify(
             "speaker), or train with speaker_norm = false"
         )
     X = np.stack([features_of(w, s) for w in waves])
-    legacy = model_dir / IMPUTE_FILE
-    if legacy.is_file():  # an older model: its pipeline expects imputed features
-        X = np.where(np.isfinite(X), X, np.load(legacy)[None, :])
     if s.speaker_norm:
         X = speaker_normalize(X, np.zeros(len(X)))
-    return _decide(model, X)
+    return model.predict(X), model.predict_proba(X)

@@ -1,4 +1,4 @@
-"""The ``svm`` objective: cached features → the SVM pipeline, scored by actor cross-validation.
+"""The ``svm`` objective: cached features → the SVM pipeline, scored by speaker cross-validation.
 
 Features of every feature variant the space can pick are loaded once; per variant and fold
 the pipeline's preprocessing is fitted on the fold's training clips and its Gram matrices

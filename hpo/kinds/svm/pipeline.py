@@ -1,6 +1,6 @@
 """The SVM's scikit-learn pipeline; every step is fitted on the training clips only.
 
-    impute (training median) → select (select_k, ANOVA F) → StandardScaler
+    finite (±inf → NaN) → impute (training median) → select (select_k, ANOVA F) → StandardScaler
         → unit mean squared norm (scale = "unit") → SVC
 
 The trial objective fits the same preprocessing steps per fold (``preprocessing``) and
@@ -28,32 +28,13 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.utils.validation import check_is_fitted
 
 
-class FiniteMedianImputer(TransformerMixin, BaseEstimator):
-    """Replace NaN and ±inf by the column's median over the training rows' finite values
-    (0 for a column with none). openSMILE leaves a few functionals NaN on clips with too few
-    voiced frames; the median comes from the fold's training clips, never its validation
-    clips. Output is float64, so every later step computes in one precision."""
-
-    def fit(self, X: np.ndarray, y: Any = None) -> FiniteMedianImputer:
-        X = np.asarray(X, dtype=np.float64)
-        bad = ~np.isfinite(X)
-        if bad.any():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a column with no finite value
-                med = np.nanmedian(np.where(bad, np.nan, X), axis=0)
-        else:
-            med = np.median(X, axis=0)
-        self.median_ = np.where(np.isfinite(med), med, 0.0)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "median_")
-        X = np.array(X, dtype=np.float64)  # a copy: the caller's array is left alone
-        bad = ~np.isfinite(X)
-        if bad.any():
-            X[bad] = np.broadcast_to(self.median_, X.shape)[bad]
-        return X
+def inf_to_nan(X: np.ndarray) -> np.ndarray:
+    """``X`` as float64 (every later step computes in one precision) with ±inf as NaN, which
+    the imputer then fills: openSMILE leaves a few functionals NaN or infinite on clips with
+    too few voiced frames."""
+    X = np.array(X, dtype=np.float64)  # a copy: the caller's array is left alone
+    X[np.isinf(X)] = np.nan
+    return X
 
 
 class UnitMeanSquare(TransformerMixin, BaseEstimator):
@@ -102,10 +83,15 @@ def is_unit(svm: dict[str, Any]) -> bool:
 def preprocessing(svm: dict[str, Any]):
     """The pipeline's steps before the SVC, unfitted: impute, (select), standardise,
     (unit norm). Selection uses the training clips' labels: fit with ``y``."""
+    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    steps: list[tuple[str, Any]] = [("impute", FiniteMedianImputer())]
+    steps: list[tuple[str, Any]] = [
+        ("finite", FunctionTransformer(inf_to_nan)),
+        # The median of the training rows' finite values; 0 for a column with none.
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+    ]
     if svm.get("select_k", "all") != "all":
         steps.append(("select", AnovaSelect(int(svm["select_k"]))))
     steps.append(("scale", StandardScaler()))

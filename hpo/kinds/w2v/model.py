@@ -1,4 +1,4 @@
-"""A wav2vec2-family backbone + pooling + dropout + linear classifier over the 8 emotions.
+"""A wav2vec2-family backbone + pooling + dropout + linear classifier over the corpus's labels.
 
 The backbone runs through its own ``forward``: its own SpecAugment masking, attention mask,
 layerdrop and (for ``layer_weighted``) ``output_hidden_states``; nothing here re-implements

@@ -12,7 +12,7 @@ from hpo.corpus.manifest import load_corpus
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import corpus_features
 from hpo.kinds.svm.kernels import fold_gram, kernels, precomputed_svc
-from hpo.kinds.svm.model import make_pipeline
+from hpo.kinds.svm.pipeline import make_pipeline
 
 SETTINGS = [
     {"kernel": "linear", "C": 0.5},

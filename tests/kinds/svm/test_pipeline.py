@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from pathlib import Path
 
 import joblib
@@ -23,8 +24,7 @@ from hpo.corpus.manifest import load_corpus
 from hpo.kinds import load_spec
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import corpus_features, speaker_normalize
-from hpo.kinds.svm.model import make_pipeline
-from hpo.kinds.svm.pipeline import FiniteMedianImputer
+from hpo.kinds.svm.pipeline import make_pipeline, preprocessing
 from hpo.trial.metrics import fold_scores
 from tests.helpers import write_spec
 
@@ -36,15 +36,57 @@ def _with_space(path: Path, space: dict) -> Path:
     return path
 
 
+class _FiniteMedianImputer:
+    """The hand-written imputer scikit-learn's SimpleImputer replaced: the reference."""
+
+    def fit(self, X: np.ndarray) -> _FiniteMedianImputer:
+        X = np.asarray(X, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column with no finite value
+            med = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+        self.median_ = np.where(np.isfinite(med), med, 0.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.array(X, dtype=np.float64)
+        bad = ~np.isfinite(X)
+        X[bad] = np.broadcast_to(self.median_, X.shape)[bad]
+        return X
+
+
+def _imputer():
+    """The pipeline's imputation steps (±inf to NaN, then the training median)."""
+    return preprocessing({})[:2]
+
+
 def test_imputation_uses_the_training_rows_only() -> None:
     train = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [5.0, np.inf, np.nan]])
     valid = np.array([[np.nan, -np.inf, np.nan], [1e9, np.nan, 7.0]])
-    imp = FiniteMedianImputer().fit(train)
+    imp = _imputer().fit(train)
     # Medians of the finite training values; a column with none gets 0.
     assert np.array_equal(imp.transform(valid), [[3.0, 2.0, 0.0], [1e9, 2.0, 7.0]])
     # Validation values never move what the training rows were imputed with.
     assert np.array_equal(imp.transform(train)[:, 0], [1.0, 3.0, 5.0])
-    assert np.array_equal(FiniteMedianImputer().fit(train).median_, imp.median_)
+    assert np.array_equal(imp.transform(train), _imputer().fit(train).transform(train))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_library_imputer_gives_what_the_hand_written_one_gave(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    train, valid = rng.normal(size=(40, 12)), rng.normal(size=(15, 12))
+    for X in (train, valid):
+        X[rng.random(X.shape) < 0.2] = np.nan
+        X[rng.random(X.shape) < 0.05] = np.inf
+        X[rng.random(X.shape) < 0.05] = -np.inf
+    train[:, 3] = np.nan  # a column with no finite training value
+    train[:, 7] = np.inf
+    train[::2, 5] = np.nan  # an even count of finite values: the median is a mean of two
+    old = _FiniteMedianImputer().fit(train)
+    new = _imputer().fit(train)
+    for X in (train, valid, valid.astype(np.float32)):
+        got = new.transform(X)
+        assert got.dtype == np.float64 and np.isfinite(got).all()
+        assert np.array_equal(got, old.transform(X))
 
 
 def test_speaker_normalisation_rule_for_near_constant_features() -> None:
@@ -149,7 +191,7 @@ def test_train_saves_every_step_and_predict_applies_them(
     assert res.exit_code == 0, res.output
     pipe = joblib.load(out / "model.joblib").estimator_
     # Imputation, scaling and the unit-norm factor are fitted steps of the saved model.
-    assert [name for name, _ in pipe.steps] == ["impute", "scale", "unit", "svc"]
+    assert [name for name, _ in pipe.steps] == ["finite", "impute", "scale", "unit", "svc"]
     assert not (out / "impute.npy").exists()
     corpus = load_corpus(prepared)
     Xs = StandardScaler().fit_transform(
@@ -188,7 +230,7 @@ def test_study_files_without_scale_keep_absolute_c_and_gamma(tmp_path: Path) -> 
     svm = spec.settings.merged({"kernel": "rbf", "C": 2.0, "gamma": 0.001})["svm"]
     pipe = make_pipeline(svm)
     # The pre-#17 pipeline: scaler then an SVC with exactly these C and gamma.
-    assert [n for n, _ in pipe.steps] == ["impute", "scale", "svc"]
+    assert [n for n, _ in pipe.steps] == ["finite", "impute", "scale", "svc"]
     assert (pipe[-1].C, pipe[-1].gamma) == (2.0, 0.001)
 
 

@@ -62,9 +62,10 @@ def _training_corpus(corpus: Corpus, keep: np.ndarray, s: FeatureSettings, out: 
     """The clips ``keep`` as a prepared corpus of their own (folds cut again by the prepare
     rule), sharing the session corpus's audio and its features, so none is extracted."""
     clips = [corpus.clips[i] for i in keep]
-    speakers = {c.actor: c.gender for c in clips}
+    ids = corpus.speakers[keep].tolist()
+    speakers = {s: c.gender for s, c in zip(ids, clips, strict=True)}
     fold_of = assign_folds(speakers, 5, speakers)
-    clips = [dataclasses.replace(c, fold=fold_of[c.actor]) for c in clips]
+    clips = [dataclasses.replace(c, fold=fold_of[s]) for s, c in zip(ids, clips, strict=True)]
     out.mkdir()
     write_corpus(out, clips, {k: v for k, v in corpus.meta.items() if k != "format"} | {"folds": 5})
     for top in {Path(c.path).parts[0] for c in clips}:

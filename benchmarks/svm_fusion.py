@@ -6,9 +6,10 @@ selection fitted per fold, against each set alone, by the study's six-fold actor
 
 Every candidate gets the same small grid (linear: log10 C -2..2; rbf: log10 C -1..3 x log10
 gamma -3..0; half-decade steps; scale-free parameters), and its best grid point is
-printed. Fusion concatenates the sets with each scaled to unit mean squared norm, so each
-set weighs the same whatever its size: the fused kernel is the mean of the sets' unit-norm
-kernels (linear Gram, rbf distances), computed from the objective's cached Gram matrices.
+printed. Fusion is the study's own fused feature_set ("librosa+compare"): the sets
+concatenated with each scaled to unit mean squared norm, so each set weighs the same
+whatever its size; the fused kernel is the mean of the sets' unit-norm kernels (linear
+Gram, rbf distances), from the objective's cached Gram matrices (``kernels.fused_gram``).
 Selection is the pipeline's ``select_k`` step: the k ComParE features with the highest
 ANOVA F on the fold's training clips only, before standardisation. Without
 --corpus it runs on a full-size SYNTHETIC corpus, whose emotion cues are few prosodic
@@ -39,22 +40,6 @@ def _grid() -> list[dict]:
         for g in [10 ** (i / 2) for i in range(-6, 1)]:  # 0.001 .. 1
             pts.append({"kernel": "rbf", "C": c, "gamma": g})
     return pts
-
-
-def _fuse(grams: list):
-    """Concatenated unit-norm blocks, each scaled by 1/sqrt(n): the mean of the kernels."""
-    from hpo.kinds.svm.kernels import FoldGram
-
-    n = len(grams)
-    mean = lambda attr: sum(getattr(g, attr) for g in grams) / n  # noqa: E731
-    return FoldGram(
-        train=mean("train"),
-        valid=mean("valid"),
-        sq_train=mean("sq_train"),
-        sq_valid=mean("sq_valid"),
-        n_features=sum(g.n_features for g in grams),
-        variance=float(np.mean(mean("sq_train"))) / sum(g.n_features for g in grams),
-    )
 
 
 def _best(objective, grams_of, base: dict) -> tuple[float, dict]:
@@ -103,12 +88,8 @@ def main() -> None:
         (s, lambda fold, s=s: objective.gram(feats[s], fold, base)) for s in SETS
     ]
     for combo in (("librosa", "egemaps"), ("librosa", "compare"), ("egemaps", "compare"), SETS):
-        candidates.append(
-            (
-                "+".join(combo),
-                lambda fold, c=combo: _fuse([objective.gram(feats[s], fold, base) for s in c]),
-            )
-        )
+        fused = dataclasses.replace(feats["librosa"], set="+".join(combo))
+        candidates.append(("+".join(combo), lambda fold, f=fused: objective.gram(f, fold, base)))
     for k in map(int, args.select_k.split(",")):
         select = {**base, "select_k": k}  # the pipeline's own step, as a study runs it
         candidates.append(

@@ -18,6 +18,13 @@ class SvmKind(Kind):
 
         if spec.pruner.epoch_stage:
             raise SpecError(f"{spec.path}: [pruner] epoch_stage applies to w2v studies only")
+        if spec.settings.fused(spec.space) and spec.settings.svm.scale != "unit":
+            # Fusion weighs each set to unit mean squared norm: its C and gamma are
+            # scale-free whatever the file says, so an absolute C would mean something else.
+            raise SpecError(
+                f"{spec.path}: [svm] a fused feature_set (sets joined by '+') needs "
+                'scale = "unit"'
+            )
 
     def prepare(self, spec, corpus, reporter=None) -> None:
         from hpo.kinds.svm.features import load_features

@@ -18,6 +18,27 @@ SVM_PARAMS = SVC_PARAMS | {"select_k"}
 FEATURE_PARAMS = {"feature_set": "set", "speaker_norm": "speaker_norm"}
 SEARCHABLE = SVM_PARAMS | set(FEATURE_PARAMS)
 FEATURE_SETS = ("librosa", "egemaps", "compare")
+# Early fusion: "egemaps+compare" names the sets concatenated, each weighed the same
+# (``pipeline.fused_blocks``). One string, not a list: Optuna's categorical choices are
+# plain values, and the same name then serves the space, a study file and an export.
+FUSE = "+"
+
+
+def set_parts(name: object) -> tuple[str, ...]:
+    """The sets a ``feature_set`` value names, in order: ``"compare"`` -> ``("compare",)``,
+    ``"egemaps+compare"`` -> ``("egemaps", "compare")``. ValueError, in words, for a name
+    that is not a set or a combination of distinct sets."""
+    parts = tuple(name.split(FUSE)) if isinstance(name, str) else ()
+    unknown = [p for p in parts if p not in FEATURE_SETS]
+    if not parts or unknown:
+        what = f"{unknown[0]!r} is not a feature set" if unknown else "not a set name"
+        raise ValueError(
+            f"{name!r}: {what} (sets: {', '.join(FEATURE_SETS)}; fuse sets with "
+            f"'{FUSE}', e.g. \"egemaps{FUSE}compare\")"
+        )
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"{name!r} names a set twice; fuse distinct sets")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -26,10 +47,12 @@ class FeatureSettings:
 
     ``set``: ``librosa`` (statistics over time of the frame-level features below),
     ``egemaps`` (openSMILE eGeMAPSv02 functionals, 88) or ``compare`` (openSMILE
-    ComParE_2016 functionals, 6,373); the settings below apply to ``librosa`` only.
+    ComParE_2016 functionals, 6,373), or several joined by ``+`` (``"egemaps+compare"``):
+    early fusion, the sets concatenated with each weighed the same; the settings below
+    apply to ``librosa`` only.
     """
 
-    set: Literal["librosa", "egemaps", "compare"] = "librosa"
+    set: str = "librosa"
     sample_rate: int = 16_000
     n_fft: int = 512  # 32 ms at 16 kHz
     hop_length: int = 160  # 10 ms
@@ -50,7 +73,20 @@ class FeatureSettings:
     # predicting then needs several clips of the same speaker.
     speaker_norm: bool = False
 
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The feature sets this setting concatenates (one, unless fused)."""
+        return set_parts(self.set)
+
+    def part(self, name: str) -> FeatureSettings:
+        """These settings for one of the fused sets."""
+        return dataclasses.replace(self, set=name)
+
     def check(self, where: str) -> None:
+        try:
+            set_parts(self.set)
+        except ValueError as e:
+            raise SpecError(f"{where}: 'set' {e}") from None
         bad = [s for s in self.stats if s not in ("mean", "std", "min", "max", "median")]
         if bad or not self.stats:
             raise SpecError(f"{where}: 'stats' must list mean/std/min/max/median")
@@ -123,14 +159,23 @@ class Settings:
         return {"features": features, "svm": svm}
 
     def feature_variants(self, space: tuple[Param, ...]) -> list[FeatureSettings]:
-        """Every feature setting a trial of ``space`` may use (for caches built up front)."""
+        """Every single feature set a trial of ``space`` may use (for caches built up
+        front): a fused choice adds its parts, each cached once however many choices
+        share it."""
         choices = {
             k: list(getattr(p.distribution, "choices", ()))
             for p in space
             if (k := FEATURE_PARAMS.get(p.name))
         }
-        sets = choices.get("set") or [self.features.set]
+        named = choices.get("set") or [self.features.set]
+        sets = dict.fromkeys(part for name in named for part in set_parts(name))
         return [dataclasses.replace(self.features, set=s) for s in sets]
+
+    def fused(self, space: tuple[Param, ...]) -> bool:
+        """Whether a trial of ``space`` may fuse sets."""
+        param = next((p for p in space if p.name == "feature_set"), None)
+        named = getattr(param.distribution, "choices", ()) if param else (self.features.set,)
+        return any(len(set_parts(n)) > 1 for n in named)
 
 
 def _valid_k(k: object) -> bool:
@@ -147,6 +192,13 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
         choices = getattr(p.distribution, "choices", None)
         if p.name in FEATURE_PARAMS and choices is None:
             raise SpecError(f"{where}: [space.{p.name}] must be categorical")
+        if p.name == "feature_set":
+            for choice in choices:
+                try:
+                    set_parts(choice)
+                except ValueError as e:
+                    raise SpecError(f"{where}: [space.feature_set] choice {e}") from None
+            continue
         bad, allowed = _bad_value(p.name, p.distribution)
         if bad is not None:
             raise SpecError(
@@ -163,6 +215,6 @@ def _bad_value(name: str, dist: Any) -> tuple[Any, tuple]:
         values = choices if choices is not None else (dist.low,)
         bad = [c for c in values if not _valid_k(c)]
         return (bad[0] if bad else None), ("all", "a positive integer")
-    allowed = {"feature_set": FEATURE_SETS, "speaker_norm": (True, False)}.get(name)
+    allowed = {"speaker_norm": (True, False)}.get(name)
     bad = [c for c in choices or () if allowed is not None and c not in allowed]
     return (bad[0] if bad else None), allowed or ()

@@ -7,6 +7,9 @@ manifest hash plus the set and its settings plus ``FEATURE_VERSION`` (and openSM
 version), so no trial recomputes features and a changed corpus or setting never reads stale
 ones.
 
+A fused set (``"egemaps+compare"``) is its sets' features side by side, in the order named:
+each set is cached once, alone, and shared by every combination that includes it.
+
 Non-finite values (openSMILE gives NaN for a few functionals on clips with too few voiced
 frames) are kept here, as extracted: the pipeline's first steps replace them by the median
 of the fold's training clips (``pipeline.preprocessing``), so no validation clip informs
@@ -165,7 +168,10 @@ def smile_features(y: np.ndarray, feature_set: str) -> np.ndarray:
 
 
 def features_of(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
-    """One clip (16 kHz float32) → the feature vector of set ``s.set``."""
+    """One clip (16 kHz float32) → the feature vector of set ``s.set`` (a fused set's
+    vectors concatenated)."""
+    if len(s.sets) > 1:
+        return np.concatenate([features_of(y, s.part(name)) for name in s.sets])
     if s.set == "librosa":
         return clip_features(y, s)
     return smile_features(y, s.set)
@@ -193,7 +199,10 @@ def cache_path(corpus: Corpus, s: FeatureSettings) -> Path:
 
 def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
     """Features of every clip of ``corpus`` in manifest order, from cache when possible;
-    non-finite values as extracted (the pipeline imputes them per fold)."""
+    non-finite values as extracted (the pipeline imputes them per fold). A fused set's
+    sets side by side."""
+    if len(s.sets) > 1:
+        return np.hstack([load_features(corpus, s.part(name), jobs) for name in s.sets])
     path = cache_path(corpus, s)
     if path.is_file():
         try:
@@ -212,6 +221,12 @@ def load_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, X)  # as extracted: imputation is fitted per fold, in the pipeline
     return X
+
+
+def set_widths(corpus: Corpus, s: FeatureSettings) -> list[tuple[str, int]]:
+    """(set, number of features) of each set ``s`` fuses, in order: where a fused
+    pipeline's blocks lie in the concatenated features."""
+    return [(name, load_features(corpus, s.part(name)).shape[1]) for name in s.sets]
 
 
 MIN_SPEAKER_CLIPS = 8

@@ -54,6 +54,26 @@ def fold_gram(X: np.ndarray, y: np.ndarray, fold: Fold, svm: dict[str, Any]) -> 
     )
 
 
+def fused_gram(grams: list[FoldGram]) -> FoldGram:
+    """The Gram matrices of a fused set from those of its sets, each preprocessed alone to
+    unit mean squared norm (``pipeline.fused_blocks``): the fused rows are the sets' rows
+    side by side, each times ``1/sqrt(n)``, so every dot product and squared norm is the
+    mean of the sets' own. Columns stay centred on the training rows, so the variance is
+    the mean squared value."""
+    n = len(grams)
+    mean = lambda attr: sum(getattr(g, attr) for g in grams) / n  # noqa: E731
+    width = sum(g.n_features for g in grams)
+    sq_train = mean("sq_train")
+    return FoldGram(
+        train=mean("train"),
+        valid=mean("valid"),
+        sq_train=sq_train,
+        sq_valid=mean("sq_valid"),
+        n_features=width,
+        variance=float(np.mean(sq_train)) / width,
+    )
+
+
 def _gamma(svm: dict[str, Any], g: FoldGram) -> float:
     gamma = svm.get("gamma", "scale")
     if gamma == "scale":

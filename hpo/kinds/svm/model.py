@@ -5,7 +5,9 @@
 scale-free C and gamma, the SVC) fitted on every training clip, whose ``predict`` is the SVC
 decision cross-validation scored, and per-label probabilities from Platt scaling fitted on
 the corpus's speaker folds. Only speaker normalisation runs before it, on the clips' own
-speaker (see ``features.speaker_normalize``).
+speaker (see ``features.speaker_normalize``). A fused feature set's pipeline standardises
+and weighs each set apart (``pipeline.fused_blocks``); ``hpo.json`` names the sets and
+their widths (``fused_sets``).
 """
 
 from __future__ import annotations
@@ -47,19 +49,33 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path) -> dict[str, Any]:
     and the calibration's speaker folds."""
     import joblib
 
-    from hpo.kinds.svm.config import FeatureSettings
-    from hpo.kinds.svm.features import corpus_features
+    from hpo.kinds.svm.features import corpus_features, set_widths
     from hpo.kinds.svm.pipeline import absolute_params, calibrated_pipeline, is_unit
 
+    s = feature_settings(cfg)
     splits = calibration_splits(corpus)  # before features: a refused corpus costs nothing
-    X = corpus_features(corpus, FeatureSettings(**cfg["features"]))
-    model = calibrated_pipeline(cfg["svm"], splits).fit(X, corpus.label_ids)
+    X = corpus_features(corpus, s)
+    blocks = set_widths(corpus, s) if len(s.sets) > 1 else None
+    model = calibrated_pipeline(cfg["svm"], splits, blocks=blocks).fit(X, corpus.label_ids)
     joblib.dump(model, out / "model.joblib")
+    calibration = {"calibration": {"method": "sigmoid", "speaker_folds": len(splits)}}
+    if blocks:  # each set weighed apart: no single scaler + SVC gives this model
+        return {"fused_sets": dict(blocks), **calibration}
     scale = model.estimator_.named_steps["unit"].scale_ if is_unit(cfg["svm"]) else 1.0
-    return {
-        "svc_on_standardised_features": absolute_params(cfg["svm"], scale),
-        "calibration": {"method": "sigmoid", "speaker_folds": len(splits)},
-    }
+    return {"svc_on_standardised_features": absolute_params(cfg["svm"], scale), **calibration}
+
+
+def feature_settings(cfg: dict[str, Any]):
+    """The ``[features]`` of an exported configuration; HpoError, naming the key, for a
+    feature set hpo does not have (a hand-edited export)."""
+    from hpo.kinds.svm.config import FeatureSettings, set_parts
+
+    s = FeatureSettings(**cfg["features"])
+    try:
+        set_parts(s.set)
+    except ValueError as e:
+        raise HpoError(f"[config.features] 'set' {e}") from None
+    return s
 
 
 def classify(
@@ -68,7 +84,6 @@ def classify(
     """(class index, per-label probabilities) of each clip, all taken as one speaker."""
     import joblib
 
-    from hpo.kinds.svm.config import FeatureSettings
     from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
     from hpo.kinds.svm.pipeline import SpeakerCalibrated
 
@@ -84,7 +99,7 @@ def classify(
             f"{model_dir / 'model.joblib'}: not a model this hpo version trains; "
             "train the model again with 'hpo train'"
         )
-    s = FeatureSettings(**meta["config"]["features"])
+    s = feature_settings(meta["config"])
     if s.speaker_norm and len(waves) < MIN_SPEAKER_CLIPS:
         raise HpoError(
             f"{model_dir}: this SVM normalises features per speaker; give at least "

@@ -3,7 +3,8 @@
 Features of every feature variant the space can pick are loaded once; per variant and fold
 the pipeline's preprocessing is fitted on the fold's training clips and its Gram matrices
 built on first use (``kernels.py``), so a trial only evaluates a kernel function and fits
-the SVC.
+the SVC. A fused set's Gram matrices are the mean of its sets' own (``fused_gram``): each
+set's are built once and shared by every combination that includes it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.kinds.svm.features import load_features, speaker_normalize
-from hpo.kinds.svm.kernels import FoldGram, fold_gram, kernels, precomputed_svc
+from hpo.kinds.svm.kernels import FoldGram, fold_gram, fused_gram, kernels, precomputed_svc
 from hpo.kinds.svm.pipeline import is_unit
 from hpo.trial.cv import CvObjective, FoldFn
 from hpo.trial.metrics import fold_scores
@@ -61,6 +62,12 @@ class SvmObjective(CvObjective):
         return self._normalised[s.set]
 
     def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
+        if len(s.sets) > 1:
+            # A mean of cached matrices, cheap beside the SVC's fit: not cached itself, so
+            # the combinations take no room from the sets' own.
+            return fused_gram(
+                [self.gram(s.part(name), fold, {**svm, "scale": "unit"}) for name in s.sets]
+            )
         # A k at or above the set's size keeps every feature (as the pipeline's step does):
         # one Gram matrix for both, not two.
         k = svm.get("select_k", "all")

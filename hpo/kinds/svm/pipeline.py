@@ -3,6 +3,13 @@
     finite (±inf → NaN) → impute (training median) → select (select_k, ANOVA F) → StandardScaler
         → unit mean squared norm (scale = "unit") → SVC
 
+A fused feature set (``"egemaps+compare"``, early fusion) runs select → StandardScaler →
+unit mean squared norm on each set's own columns, then weighs every set by ``1/sqrt(n)``
+for ``n`` sets (``fused_blocks``): each set then contributes the same share of every
+kernel whatever its size (88 eGeMAPS features weigh as much as 6,373 ComParE ones), and
+the linear kernel is the mean of the sets' own unit-norm kernels. All of it is fitted on
+the training clips, like every other step.
+
 The trial objective fits the same preprocessing steps per fold (``preprocessing``) and
 feeds their output to a precomputed-kernel SVC (``kernels.py``); ``hpo train`` saves the
 whole pipeline (``SpeakerCalibrated``), so the label ``hpo predict`` gives is the decision
@@ -19,6 +26,7 @@ are ``absolute_params``: the linear kernel's C times ``1/d``, every gamma times 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -80,24 +88,57 @@ def is_unit(svm: dict[str, Any]) -> bool:
     return svm.get("scale", "absolute") == "unit"
 
 
-def preprocessing(svm: dict[str, Any]):
+Blocks = Sequence[tuple[str, int]]  # (set name, number of its features), in column order
+
+
+def preprocessing(svm: dict[str, Any], blocks: Blocks | None = None):
     """The pipeline's steps before the SVC, unfitted: impute, (select), standardise,
-    (unit norm). Selection uses the training clips' labels: fit with ``y``."""
+    (unit norm); with ``blocks`` (a fused set: two or more), impute, then those steps per
+    set and the equal weighting (``fused_blocks``). Selection uses the training clips'
+    labels: fit with ``y``."""
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer
 
-    steps: list[tuple[str, Any]] = [
+    impute: list[tuple[str, Any]] = [
         ("finite", FunctionTransformer(inf_to_nan)),
         # The median of the training rows' finite values; 0 for a column with none.
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
+    if blocks is not None and len(blocks) > 1:
+        return Pipeline([*impute, ("fuse", fused_blocks(svm, blocks))])
+    return Pipeline([*impute, *_set_steps(svm, unit=is_unit(svm))])
+
+
+def _set_steps(svm: dict[str, Any], unit: bool) -> list[tuple[str, Any]]:
+    """(select), standardise, (unit norm): what one set's columns go through."""
+    from sklearn.preprocessing import StandardScaler
+
+    steps: list[tuple[str, Any]] = []
     if svm.get("select_k", "all") != "all":
         steps.append(("select", AnovaSelect(int(svm["select_k"]))))
     steps.append(("scale", StandardScaler()))
-    if is_unit(svm):
+    if unit:
         steps.append(("unit", UnitMeanSquare()))
-    return Pipeline(steps)
+    return steps
+
+
+def fused_blocks(svm: dict[str, Any], blocks: Blocks):
+    """Early fusion with every set weighed the same: each set's columns selected (at most
+    ``select_k`` of that set's own), standardised and scaled to unit mean squared norm on
+    the training rows, then multiplied by ``1/sqrt(n)``, so the fused rows have unit mean
+    squared norm too and C and gamma keep their scale-free meaning. Always unit-norm per
+    set, whatever ``scale`` says: without it the largest set would outweigh the others."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    bounds = np.cumsum([0, *(width for _, width in blocks)])
+    parts = [
+        (name, Pipeline(_set_steps(svm, unit=True)), slice(int(a), int(b)))
+        for (name, _), a, b in zip(blocks, bounds[:-1], bounds[1:], strict=True)
+    ]
+    weight = 1.0 / np.sqrt(len(blocks))
+    return ColumnTransformer(parts, transformer_weights={name: weight for name, _ in blocks})
 
 
 def svc(svm: dict[str, Any], seed: int = 0, precomputed: bool = False):
@@ -125,12 +166,12 @@ def _kernel_args(svm: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_pipeline(svm: dict[str, Any], seed: int = 0):
-    """The whole pipeline of the merged ``[svm]`` settings of a study or an export: what
-    cross-validation fits and scores on each fold."""
+def make_pipeline(svm: dict[str, Any], seed: int = 0, blocks: Blocks | None = None):
+    """The whole pipeline of the merged ``[svm]`` settings of a study or an export (of a
+    fused set's ``blocks``): what cross-validation fits and scores on each fold."""
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([*preprocessing(svm).steps, ("svc", svc(svm, seed))])
+    return Pipeline([*preprocessing(svm, blocks).steps, ("svc", svc(svm, seed))])
 
 
 class SpeakerCalibrated(CalibratedClassifierCV):
@@ -156,11 +197,15 @@ class SpeakerCalibrated(CalibratedClassifierCV):
 
 
 def calibrated_pipeline(
-    svm: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]], seed: int = 0
+    svm: dict[str, Any],
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    seed: int = 0,
+    blocks: Blocks | None = None,
 ) -> SpeakerCalibrated:
     """The pipeline, with per-label probabilities calibrated on ``splits``: (train, valid)
     index pairs that keep each speaker on one side (the corpus's own speaker folds)."""
-    return SpeakerCalibrated(make_pipeline(svm, seed), method="sigmoid", cv=splits, ensemble=False)
+    pipeline = make_pipeline(svm, seed, blocks)
+    return SpeakerCalibrated(pipeline, method="sigmoid", cv=splits, ensemble=False)
 
 
 def absolute_params(svm: dict[str, Any], scale: float) -> dict[str, Any]:

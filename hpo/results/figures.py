@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from optuna.trial import TrialState
 
+from hpo.results.efficiency import efficiency_sentence, search_efficiency, time_unit
 from hpo.trial.metrics import CvValue, cv_value
 from hpo.trial.notes import confusion_figure
 from hpo.util.io import atomic_path
@@ -35,38 +36,47 @@ def _save(fig, path: Path) -> None:
 
 
 def history_figure(study: Any, metric: str, maximize: bool):
-    """Every finished trial, and the best so far, as three series: complete trials' CV means,
-    pruned trials' partial means (over the folds each ran), the best CV mean so far.
+    """The search's history, in two panels: against trial number (left) and against search
+    time (right, ``hpo.results.efficiency``). Each shows three series: complete trials' CV
+    means, pruned trials' partial means (over the folds each ran), the best CV mean so far.
 
     Drawn here, not with Optuna's plot, which leaves out PRUNED trials (most trials of a
-    pruned study); and not from a pruned trial's Optuna value, its last report (one fold's
-    score under the Wilcoxon pruner), which is no mean of anything.
+    pruned study) and has no time axis; and not from a pruned trial's Optuna value, its
+    last report (one fold's score under the Wilcoxon pruner), which is no mean of anything.
     """
-    fig, ax = _pyplot().subplots(figsize=(7, 4))
-    values = finished_values(study, metric)
-    complete = [v for v in values if not v.partial]
-    pruned = [v for v in values if v.partial and v.value is not None]
-    n = max((v.folds or 0 for v in complete), default=0)
-    series = (
-        (complete, "tab:blue", "o", "complete: CV mean" + (f" over {n} folds" if n else "")),
-        (pruned, "tab:gray", "x", "pruned: partial mean over the folds it ran"),
+    fig, (ax, tax) = _pyplot().subplots(1, 2, figsize=(12, 4), sharey=True)
+    eff = search_efficiency(study.get_trials(deepcopy=False), metric, maximize)
+    n = max((v.folds or 0 for v in finished_values(study, metric) if not v.partial), default=0)
+    div, unit = time_unit(eff.total_seconds)
+    labels = (
+        "complete: CV mean" + (f" over {n} folds" if n else ""),
+        "pruned: partial mean over the folds it ran",
     )
-    for vs, color, marker, label in series:
-        xy = np.array([(v.number, v.value) for v in vs], dtype=float).reshape(-1, 2)
-        ax.scatter(xy[:, 0], xy[:, 1], s=14, color=color, marker=marker, label=label)
-    best, xs, ys = None, [], []
-    for v in complete:
-        if best is None or (v.value > best if maximize else v.value < best):
-            best = v.value
-        xs.append(v.number)
-        ys.append(best)
-    ax.step(xs, ys, where="post", color="tab:red", label="best CV mean so far")
+    for axis, x in ((ax, lambda p: p.number), (tax, lambda p: p.seconds / div)):
+        for pruned, color, marker, label in (
+            (False, "tab:blue", "o", labels[0]),
+            (True, "tab:gray", "x", labels[1]),
+        ):
+            pts = [p for p in eff.by_trial if p.pruned == pruned and p.value is not None]
+            xy = np.array([(x(p), p.value) for p in pts], dtype=float).reshape(-1, 2)
+            axis.scatter(xy[:, 0], xy[:, 1], s=14, color=color, marker=marker, label=label)
+    best = "best CV mean so far"
+    ax.step(*_xy(eff.best_by_trial), where="post", color="tab:red", label=best)
+    tax.step(*_xy(eff.best_by_time, div), where="post", color="tab:red", label=best)
     name = study.study_name
     ax.set(
         xlabel="trial", ylabel=f"{metric} (mean over folds)", title=f"{name}: optimisation history"
     )
+    tax.set(
+        xlabel=f"search time ({unit}; idle time between runs left out)",
+        title=f"{name}: best so far against time",
+    )
     ax.legend()
     return fig
+
+
+def _xy(pairs: list[tuple[float, float]], div: float = 1.0) -> tuple[list[float], list[float]]:
+    return [x / div for x, _ in pairs], [y for _, y in pairs]
 
 
 def finished_values(study: Any, metric: str) -> list[CvValue]:
@@ -176,9 +186,12 @@ def write_figures(
         (
             "history",
             history_figure(study, metric, maximize),
-            f"Optimisation history: each complete trial's CV mean {metric} (blue), each pruned "
-            "trial's partial mean over the folds it ran (grey crosses), and the best CV mean so "
-            "far (red).",
+            f"Optimisation history, against trials (left) and search time (right): each "
+            f"complete trial's CV mean {metric} (blue), each pruned trial's partial mean over "
+            "the folds it ran (grey crosses), and the best CV mean so far (red). "
+            + efficiency_sentence(
+                search_efficiency(study.get_trials(deepcopy=False), metric, maximize), metric
+            ),
         ),
         (
             "importances",

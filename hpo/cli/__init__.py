@@ -8,7 +8,7 @@ a non-zero exit, never a traceback (``hpo.cli.group``).
 from __future__ import annotations
 
 # Importing the command modules registers their commands on ``cli``.
-from hpo.cli import data, models, studies  # noqa: F401
+from hpo.cli import data, models, studies, study  # noqa: F401
 from hpo.cli.group import cli
 
 __all__ = ["cli", "main"]

@@ -3,7 +3,8 @@
 - **Edge**: the best trial's value of a numeric parameter lies in the outer 5% of its
   range (of its logarithm, for a log-scale parameter), once the study has 5 complete
   trials. The optimum may lie outside the space, so the study cannot find it: widen the
-  range.
+  range. Given the study's name and storage, the message ends with the command that does
+  it and keeps the finished trials (``hpo study widen``, ``hpo.study.widen``).
 - **Plateau**: many complete trials score the same to the last digit: fold for fold
   where the trials keep per-fold scores (every kind does), else their value. Whatever
   varied among them changed nothing (a hard-margin SVM scores the same for every C above
@@ -28,6 +29,8 @@ import numpy as np
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
+from hpo.study.widen import widen_command, widened_bound
+
 EDGE = 0.05  # share of the (log) range at each end that counts as the edge
 # The best of fewer complete trials (the sampler's random start) says little about where the
 # optimum lies: no edge warning before then.
@@ -39,16 +42,25 @@ PLATEAU_MIN_TRIALS = 5
 PLATEAU_SHARE = 0.10
 
 
-def space_checks(complete: list[FrozenTrial], best: FrozenTrial | None, metric: str) -> dict:
+def space_checks(
+    complete: list[FrozenTrial],
+    best: FrozenTrial | None,
+    metric: str,
+    study: str | None = None,
+    url: str | None = None,
+) -> dict:
     """``{"warnings": [edge and plateau warnings], "largest_tie": {"value", "trials"}}``.
 
     Args:
         complete: the study's complete trials.
         best: its best trial (None when there is none).
         metric: the objective's name, for the messages.
+        study: the study's name, and ``url`` its storage: an edge warning then gives the
+            command that widens the range.
     """
     enough = best is not None and len(complete) >= EDGE_MIN_TRIALS
-    warnings = edge_warnings(best) if enough else []
+    where = (study, url) if study is not None and url is not None else None
+    warnings = edge_warnings(best, where) if enough else []
     warnings += plateau_warnings(complete, metric)
     return {"warnings": warnings, "largest_tie": largest_tie(complete)}
 
@@ -62,8 +74,9 @@ def largest_tie(complete: list[FrozenTrial]) -> dict[str, Any] | None:
     return {"value": value, "trials": trials}
 
 
-def edge_warnings(best: FrozenTrial) -> list[dict[str, Any]]:
-    """One warning per numeric parameter of ``best`` in the outer ``EDGE`` of its range."""
+def edge_warnings(best: FrozenTrial, where: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """One warning per numeric parameter of ``best`` in the outer ``EDGE`` of its range;
+    with ``where`` (study name, storage URL), each names the command that widens it."""
     out = []
     for name, dist in best.distributions.items():
         if not isinstance(dist, FloatDistribution | IntDistribution) or dist.low >= dist.high:
@@ -73,6 +86,8 @@ def edge_warnings(best: FrozenTrial) -> list[dict[str, Any]]:
         side = "lower" if pos <= EDGE else "upper" if pos >= 1 - EDGE else None
         if side is None:
             continue
+        bound = widened_bound(dist, side)
+        command = widen_command(*where, name, side, bound) if where and bound is not None else None
         out.append(
             {
                 "kind": "edge",
@@ -83,8 +98,10 @@ def edge_warnings(best: FrozenTrial) -> list[dict[str, Any]]:
                 "log": dist.log,
                 "side": side,
                 "position": round(pos, 4),
+                "command": command,
                 "message": f"{name} = {_num(value, 3)} is at the {side} edge of "
-                f"[{_num(dist.low)}, {_num(dist.high)}]: widen the range",
+                f"[{_num(dist.low)}, {_num(dist.high)}]: widen the range"
+                + (f": {command}" if command else ""),
             }
         )
     return out

@@ -107,7 +107,7 @@ def build_report(
         _meta(study, attrs, metric),
         list(s.notes),
         selection,
-        space_checks(complete, bt, metric),
+        space_checks(complete, bt, metric, name, storage_url),
     )
     return report, study, t
 

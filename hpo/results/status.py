@@ -51,7 +51,9 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
                 "best": best,
                 "best_pruned": best_pruned(trials, metric, study.direction.name == "MAXIMIZE"),
                 # Best value at the edge of a range, or a plateau of tied trials.
-                **space_checks(complete, study.best_trial if complete else None, metric),
+                **space_checks(
+                    complete, study.best_trial if complete else None, metric, n, storage_url
+                ),
             }
         )
     return out

@@ -145,7 +145,10 @@ def test_status_and_report_warn_on_a_study_at_the_edge(tmp_path: Path, prepared:
     db = _enqueued_study(tmp_path, prepared, [0.0011, 0.0012, 0.0014, 0.0016, 0.0018])
     study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
     best_c = study.best_params["C"]
-    expected = f"C = {best_c:.2g} is at the lower edge of [0.001, 1000]: widen the range"
+    # ... with the command that widens it, as `hpo study widen` takes it (tests/study/test_widen.py
+    # runs one as printed): [0.001, 1000] spans 6 decades, the low end moves down 3.
+    command = f"hpo study widen --study svm --storage {db} --param C --low 1e-06"
+    expected = f"C = {best_c:.2g} is at the lower edge of [0.001, 1000]: widen the range: {command}"
     run = CliRunner()
     res = run.invoke(cli, ["status", "--storage", str(db), "--json"])
     assert res.exit_code == 0, res.output
@@ -153,6 +156,7 @@ def test_status_and_report_warn_on_a_study_at_the_edge(tmp_path: Path, prepared:
     edges = [w for w in row["warnings"] if w["kind"] == "edge"]
     assert [w["message"] for w in edges] == [expected]
     assert edges[0]["param"] == "C" and edges[0]["side"] == "lower"
+    assert edges[0]["command"] == command
     assert edges[0]["value"] == pytest.approx(best_c)
     res = run.invoke(cli, ["status", "--storage", str(db)])
     assert res.exit_code == 0 and f"  warning: {expected}\n" in res.output

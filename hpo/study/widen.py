@@ -116,6 +116,8 @@ def widen_study(
         )
     before = (table["low"], table["high"])
     after = (before[0] if low is None else low, before[1] if high is None else high)
+    if table["type"] == "int" and not all(float(v).is_integer() for v in after):
+        raise HpoError(f"--low/--high: {param} is an int parameter; give whole numbers")
     if after[0] > before[0] or after[1] < before[1] or after == before:
         raise HpoError(
             f"--low/--high: [{after[0]:g}, {after[1]:g}] does not widen {param}'s range "

@@ -43,7 +43,7 @@ def study() -> None:
 )
 def widen(
     study: str,
-    storage: str | None,
+    storage: str,
     param: str,
     low: float | None,
     high: float | None,
@@ -55,10 +55,9 @@ def widen(
     new range and a new name, and a new study holding every finished trial of the old one
     under the widened range (TPE and the pruner use them all), then print the 'hpo run'
     that continues it. The old study is left as it was."""
-    from hpo.config.paths import storage_url
     from hpo.study.widen import widen_study
 
-    w = widen_study(storage_url(storage), study, param, low, high, new_name, out, more)
+    w = widen_study(storage, study, param, low, high, new_name, out, more)
     click.echo(
         f"wrote {w.path}: {w.param} in [{w.after[0]:g}, {w.after[1]:g}] "
         f"(was [{w.before[0]:g}, {w.before[1]:g}])"

@@ -20,6 +20,7 @@ from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
 from hpo.results import report_tables as rt
 from hpo.results.edges import space_checks, warnings_html
+from hpo.results.efficiency import search_efficiency
 from hpo.results.figures import FIGURES, history_figure, write_figures
 from hpo.results.summary import TrialSummary, summarize_trial
 from hpo.results.tables import FORMATS, Table
@@ -58,6 +59,8 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what is missing, and why
     selection: dict[str, Any] = field(default_factory=dict)  # hpo.results.honest's
     checks: dict[str, Any] = field(default_factory=dict)
+    # When the best came, in trials and search time (hpo.results.efficiency).
+    efficiency: dict[str, Any] | None = None
 
 
 REPORTABLE_WHY = "only a complete or pruned trial has scores to report"
@@ -108,6 +111,7 @@ def build_report(
         list(s.notes),
         selection,
         space_checks(complete, bt, metric, name, storage_url),
+        search_efficiency(study.get_trials(deepcopy=False), metric, maximize).summary(),
     )
     return report, study, t
 
@@ -234,6 +238,7 @@ def json_doc(r: Report) -> str:
         "trial": r.summary.number,
         "metric": r.metric,
         "notes": r.notes,
+        "efficiency": r.efficiency,
         "tables": {k: v.as_dict() for k, v in r.tables.items()},
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

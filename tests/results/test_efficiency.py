@@ -3,13 +3,17 @@ trials and against search time, pruned trials marked (issue #27, item 6)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.cli import cli
 from hpo.results.efficiency import efficiency_sentence, search_efficiency
 from hpo.results.report import history_figure
 
@@ -42,10 +46,12 @@ def _trial(number: int, state: TrialState, folds: list, start: float, end: float
 
 
 @pytest.fixture
-def study() -> optuna.Study:
+def study(tmp_path: Path) -> optuna.Study:
     """Two workers at first (trial 3 ends before trial 2, which started earlier), then a
     resume a day later: a failed trial, and a pruned one."""
-    s = optuna.create_study(study_name="eff", direction="maximize")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    s = optuna.create_study(study_name="eff", storage=url, direction="maximize")
+    s.set_user_attr("metric", "uar")
     full = lambda v: [v] * 4  # noqa: E731
     for t in (
         _trial(0, TrialState.COMPLETE, full(0.6), 0, 60),
@@ -107,3 +113,22 @@ def test_the_caption_says_when_the_best_came(study: optuna.Study) -> None:
         "8 min of search time (62%); the 3 finished trials since did not improve it. 2 of 6 "
         "were pruned."
     )
+
+
+def test_the_json_report_carries_the_same_numbers(study: optuna.Study, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    out = tmp_path / "rep"
+    args = ["report", "--study", "eff", "--storage", str(db), "--format", "json", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    eff = json.loads((out / "report.json").read_text())["efficiency"]
+    assert eff == {
+        "best": 0.8,
+        "trial": 2,
+        "finished_to_reach": 3,
+        "finished": 6,
+        "pruned": 2,
+        "seconds_to_reach": 300.0,
+        "total_seconds": 480.0,
+        "since": 3,
+    }

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from hpo.config.space import Param
+from hpo.config.space import Param, parse_space
 from hpo.config.study import ObjectiveSpec
 from hpo.config.tables import build_sections
 from hpo.errors import SpecError
@@ -18,6 +18,10 @@ POOLINGS = ("mean", "max", "stats", "attention", "layer_weighted")
 # Searchable parameter → the section it belongs to.
 SEARCHABLE = {
     "learning_rate": "training",
+    "backbone_lr": "training",
+    "head_lr_ratio": "training",
+    "head_only_ratio": "training",
+    "epochs": "training",
     "warmup_ratio": "training",
     "max_grad_norm": "training",
     "weight_decay": "training",
@@ -29,7 +33,15 @@ TINY = "tiny"
 # wrong path is refused (one line), never silently ignored.
 FINETUNE_ONLY = {
     "model": ("mask_time_prob",),  # the probe's backbone runs in eval mode: no masking
-    "training": ("gradient_accumulation", "feature_cache", "dataloader_workers"),
+    "training": (
+        "gradient_accumulation",
+        "feature_cache",
+        "dataloader_workers",
+        # The probe trains a head alone: no backbone to give a rate or to hold back.
+        "backbone_lr",
+        "head_lr_ratio",
+        "head_only_ratio",
+    ),
 }
 PROBE_ONLY = {"model": ("probe_layer",)}
 
@@ -60,7 +72,17 @@ class TrainingSettings:
     epochs: float = 10.0
     batch_size: int = 8
     gradient_accumulation: int = 1
+    # One peak rate for backbone and head alike: what every study file before backbone_lr
+    # meant (on the probe path: the head's rate). Give backbone_lr instead, not both.
     learning_rate: float = 5e-5
+    # Fine-tuning: the pretrained backbone's peak rate (None: learning_rate) ...
+    backbone_lr: float | None = None
+    # ... and the randomly initialised head's (pooling + classifier) as a multiple of it.
+    head_lr_ratio: float = 1.0
+    # Fine-tuning: the first share of a fold's updates trains the head alone, the backbone
+    # frozen (wav2vec 2.0's freeze_finetune_updates); its own tri-stage schedule then runs
+    # over the remaining updates. 0: the backbone trains from the first update.
+    head_only_ratio: float = 0.0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1  # wav2vec 2.0: warm up over the first 10% of updates,
     hold_ratio: float = 0.4  # hold for the next 40%, then decay linearly to 0
@@ -92,8 +114,18 @@ class TrainingSettings:
             or (self.warmup_ratio + self.hold_ratio > 1)
         ):
             raise SpecError(f"{where}: warmup_ratio + hold_ratio must be within [0, 1]")
-        if self.learning_rate <= 0:
-            raise SpecError(f"{where}: learning_rate must be positive")
+        if self.learning_rate <= 0 or (self.backbone_lr is not None and self.backbone_lr <= 0):
+            raise SpecError(f"{where}: learning_rate and backbone_lr must be positive")
+        if self.head_lr_ratio <= 0:
+            raise SpecError(
+                f"{where}: head_lr_ratio = {self.head_lr_ratio}: the head's rate is the "
+                "backbone's times this; give a positive number (1: one rate for both)"
+            )
+        if not 0 <= self.head_only_ratio < 1:
+            raise SpecError(
+                f"{where}: head_only_ratio = {self.head_only_ratio}: the share of updates "
+                "that train the head alone must be in [0, 1)"
+            )
         if not isinstance(self.max_grad_norm, str) and self.max_grad_norm <= 0:
             raise SpecError(f'{where}: max_grad_norm must be positive or "off"')
         if self.max_seconds <= 0:
@@ -133,6 +165,7 @@ class Settings:
                 if key in (raw.get(section) or {}):
                     path = "the probe only (finetune = false)" if finetune else "fine-tuning only"
                     raise SpecError(f"{where}: [{section}] {key} applies to {path}; remove it")
+        _check_searched(settings, parse_space(raw.get("space"), where), raw, where)
         return settings
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +183,41 @@ class Settings:
         for k, v in params.items():
             out[SEARCHABLE[k]][k] = v
         return out
+
+
+def _check_searched(
+    settings: Settings, space: tuple[Param, ...], raw: dict[str, Any], where: str
+) -> None:
+    """What ``[space]`` can draw, held to the rules of a fixed setting: a parameter of the
+    other path, two names for the backbone's rate, a value the setting would refuse."""
+    unused = PROBE_ONLY if settings.model.finetune else FINETUNE_ONLY
+    training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
+    given = set(training) | {p.name for p in space}
+    if {"learning_rate", "backbone_lr"} <= given:
+        raise SpecError(
+            f"{where}: learning_rate and backbone_lr both set the backbone's rate (learning_rate "
+            "is its older name, one rate for backbone and head); keep backbone_lr"
+        )
+    for p in space:
+        section = SEARCHABLE.get(p.name)
+        if p.name in unused.get(section or "", ()):
+            path = "the probe only (finetune = false)"
+            path = path if settings.model.finetune else "fine-tuning only"
+            raise SpecError(f"{where}: [space.{p.name}] applies to {path}; remove it")
+        if section != "training" or p.name == "max_grad_norm":  # check_space: its choices
+            continue
+        d = p.distribution
+        for v in getattr(d, "choices", None) or (getattr(d, "low", None), getattr(d, "high", None)):
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                t = dataclasses.replace(settings.training, **{p.name: v})
+                t.check(f"{where}: [space.{p.name}] can draw {v}, but [training]")
+
+
+def peak_rates(t: dict[str, Any]) -> tuple[float, float]:
+    """(backbone's, head's) peak learning rate of merged ``[training]`` settings ``t``. A
+    study or an export without backbone_lr trained both at ``learning_rate``."""
+    backbone = t.get("backbone_lr") or t["learning_rate"]
+    return backbone, backbone * t.get("head_lr_ratio", 1.0)
 
 
 def _resolve_class_weight(settings: Settings, raw: dict[str, Any]) -> Settings:

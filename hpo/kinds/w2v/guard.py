@@ -30,14 +30,24 @@ def release_memory() -> None:
 
 def screen_start(spec: StudySpec) -> int:
     """The first epoch of the screening fold that the epoch stage judges: not before every
-    trial's warm-up is over, the longest the space can draw (or the fixed one)."""
+    trial's warm-up is over, the longest the space can draw (or the fixed one). The
+    backbone's warm-up follows the head-only phase: it ends after ``h + w (1 - h)`` of the
+    updates, the most for the largest of each; and when epochs are searched, the longest
+    run's warm-up ends last."""
     t = spec.settings.training
-    longest = t.warmup_ratio
+    w = _largest(spec, "warmup_ratio", t.warmup_ratio)
+    h = _largest(spec, "head_only_ratio", t.head_only_ratio) if spec.settings.model.finetune else 0
+    epochs = _largest(spec, "epochs", t.epochs)
+    return first_judged_epoch(spec.pruner.epoch_warmup, h + w * (1 - h), epochs)
+
+
+def _largest(spec: StudySpec, name: str, fixed: float) -> float:
+    """The largest value ``[space.NAME]`` can draw, or the fixed setting when not searched."""
     for param in spec.space:
-        if param.name == "warmup_ratio":
+        if param.name == name:
             d = param.distribution
-            longest = max(d.choices) if hasattr(d, "choices") else d.high
-    return first_judged_epoch(spec.pruner.epoch_warmup, float(longest), t.epochs)
+            return float(max(d.choices) if hasattr(d, "choices") else d.high)
+    return float(fixed)
 
 
 class FoldGuard:

@@ -62,7 +62,7 @@ class W2vObjective(CvObjective):
         """The fold's monitor: TensorBoard under ``tb``, progress, the epoch stage."""
         return FoldMonitor(
             fold.index,
-            self.spec.settings.training.epochs,
+            plan.epochs or self.spec.settings.training.epochs,  # searched: the trial's
             tb / f"fold-{fold.index}",
             plan.log_every,
             self.on_epoch,

@@ -13,6 +13,8 @@ from hpo.errors import SpecError
 from hpo.kinds import load_spec
 from tests.helpers import write_spec
 
+ONLY_HEAD = {"type": "float", "low": 0.0, "high": 0.2}
+
 
 @pytest.mark.parametrize(
     ("base", "section", "key", "value", "path"),
@@ -22,13 +24,19 @@ from tests.helpers import write_spec
         ("w2v-probe", "training", "dataloader_workers", 2, "fine-tuning"),
         ("w2v-probe", "model", "mask_time_prob", 0.05, "fine-tuning"),
         ("w2v", "model", "probe_layer", 6, "the probe"),
+        # The probe trains a head alone: no backbone rate, no head-only phase.
+        ("w2v-probe", "training", "backbone_lr", 1e-5, "fine-tuning"),
+        ("w2v-probe", "training", "head_lr_ratio", 10.0, "fine-tuning"),
+        ("w2v-probe", "training", "head_only_ratio", 0.1, "fine-tuning"),
+        ("w2v-probe", "space", "head_only_ratio", ONLY_HEAD, "fine-tuning"),
     ],
 )
 def test_a_setting_of_the_other_path_is_refused(
     tmp_path: Path, base: str, section: str, key: str, value, path: str
 ) -> None:
     spec = write_spec(tmp_path / "s.toml", base=base, **{section: {key: value}})
-    with pytest.raises(SpecError, match=re.escape(f"[{section}] {key} applies to {path} only")):
+    where = f"[space.{key}]" if section == "space" else f"[{section}] {key}"
+    with pytest.raises(SpecError, match=re.escape(f"{where} applies to {path} only")):
         load_spec(spec)
     res = CliRunner().invoke(cli, ["run", "--study", str(spec), "--storage", str(tmp_path / "d")])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1

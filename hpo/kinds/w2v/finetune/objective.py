@@ -84,7 +84,10 @@ class FinetuneObjective(W2vObjective):
                 model = self.backbones.classifier(m, t["seed"] + fold.index, self.n_labels)
                 model.bank = self.bank
                 plan = plan_fold(len(fold.train), t)
-                trial.set_user_attr("schedule_phases", list(astuple(plan.phases)))
+                ph, bb = plan.phases, plan.backbone or plan.phases
+                trial.set_user_attr("schedule_phases", [ph.warmup, ph.hold, ph.decay])
+                # The backbone's: updates frozen (head-only phase), warm-up, hold, decay.
+                trial.set_user_attr("backbone_phases", list(astuple(bb)))
                 with self.monitor(tb, fold, plan, guard) as monitor:
                     scores = train_fold(
                         model,

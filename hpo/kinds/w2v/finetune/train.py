@@ -1,6 +1,7 @@
-"""One fine-tuning run with transformers' Trainer: our AdamW + the wav2vec 2.0 schedule,
-mixed precision, length-grouped batches, watched by the shared ``FoldMonitor``
-(TensorBoard, divergence guard, progress per epoch, epoch stage)."""
+"""One fine-tuning run with transformers' Trainer: our AdamW + the wav2vec 2.0 schedule
+(backbone and head at their own rates, an optional head-only phase first), mixed precision,
+length-grouped batches, watched by the shared ``FoldMonitor`` (TensorBoard, divergence
+guard, progress per epoch, epoch stage)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from hpo.kinds.w2v.config import class_weights
+from hpo.kinds.w2v.config import class_weights, peak_rates
 from hpo.kinds.w2v.errors import Diverged
 from hpo.kinds.w2v.finetune.data import Collator
 from hpo.kinds.w2v.monitor import FoldMonitor
-from hpo.kinds.w2v.schedule import FoldPlan, make_optimizer, make_schedule
+from hpo.kinds.w2v.schedule import BACKBONE, FoldPlan, finetune_optimizer, make_schedule
 from hpo.trial.metrics import METRICS, fold_scores
 
 
@@ -43,6 +44,36 @@ class _Watch(TrainerCallback):
         self.eval_step = state.global_step
         scores = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
         self.monitor.epoch(round(state.epoch or 0), state.global_step, scores)
+
+
+class _HeadOnly(TrainerCallback):
+    """The backbone frozen for the first ``updates`` optimizer steps (wav2vec 2.0 trains only
+    its output layer first): no gradient reaches it, so its weights stay exactly as loaded
+    and no backward pass runs through it. Its rate is 0 meanwhile too (``plan.backbone``)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, updates: int) -> None:
+        # The optimizer's backbone groups: the frozen CNN is in none and stays frozen.
+        self.params = [
+            p for g in optimizer.param_groups if g.get("name") == BACKBONE for p in g["params"]
+        ]
+        self.updates, self.frozen = updates, False
+
+    def _freeze(self, frozen: bool) -> None:
+        for p in self.params:
+            p.requires_grad_(not frozen)
+        self.frozen = frozen
+
+    def on_train_begin(self, args, state, control, **kw):
+        if self.updates > 0:
+            self._freeze(True)
+
+    def on_step_begin(self, args, state, control, **kw):
+        if self.frozen and state.global_step >= self.updates:
+            self._freeze(False)
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.frozen:
+            self._freeze(False)
 
 
 class _Scores:
@@ -92,7 +123,7 @@ def training_args(
         per_device_eval_batch_size=t["batch_size"],
         gradient_accumulation_steps=t["gradient_accumulation"],
         num_train_epochs=t["epochs"],
-        learning_rate=t["learning_rate"],
+        learning_rate=peak_rates(t)[1],  # unused: our optimizer has each group's rate
         weight_decay=t["weight_decay"],
         # 0 turns clipping off; the Trainer still logs the (pre-clip) gradient norm.
         max_grad_norm=0.0 if t["max_grad_norm"] == "off" else float(t["max_grad_norm"]),
@@ -151,7 +182,9 @@ def train_fold(
     scores, watch = _Scores(), _Watch(monitor)
     with tempfile.TemporaryDirectory(prefix="hpo-trainer-") as out:
         args = training_args(t, out, fold, (plan.total, plan.log_every), validate, dtype)
-        optimizer = make_optimizer(model, t["learning_rate"], t["weight_decay"])
+        # Our own AdamW: the Trainer's has one rate for every parameter, not one per group.
+        optimizer = finetune_optimizer(model, t)
+        head_only = plan.backbone.frozen if plan.backbone else 0
         trainer = _InOrderTrainer(
             model=model,
             args=args,
@@ -159,8 +192,8 @@ def train_fold(
             eval_dataset=valid_ds,
             data_collator=Collator(None if model.bank is not None else waves),
             compute_metrics=scores if valid_ds is not None else None,
-            callbacks=[watch],
-            optimizers=(optimizer, make_schedule(optimizer, plan.phases)),
+            callbacks=[watch, _HeadOnly(optimizer, head_only)],
+            optimizers=(optimizer, make_schedule(optimizer, plan.phases, plan.backbone)),
         )
         trainer.remove_callback(PrinterCallback)  # progress goes through our reporter
         trainer.train()

@@ -47,6 +47,11 @@ class EmotionClassifier(nn.Module):
     another layer predicts from that layer).
     """
 
+    # forward takes **_ (the Trainer passes extra keys), which would tell the Trainer the
+    # loss is normalised by num_items_in_batch; it is a mean per micro-batch, so the Trainer
+    # must divide it by gradient_accumulation (else accumulated gradients are summed).
+    accepts_loss_kwargs = False
+
     def __init__(
         self, backbone, pooling: str, dropout: float, n_labels: int, layer: int = -1
     ) -> None:

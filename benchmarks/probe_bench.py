@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import corpus_for_bench  # noqa: E402
 
-POOLINGS = ("mean", "layer_weighted", "stats", "attention")
+# (pooling, probe_layer): the output's mean, the learned layer mix's mean, stats, attention.
+POOLINGS = (("mean", -1), ("mean", "weighted"), ("stats", -1), ("attention", -1))
 
 
 def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
@@ -41,15 +42,17 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
         f"({len(c.clips) / dt:.1f} clips/s), {cache.size_bytes / 2**20:.0f} MiB on disk"
     )
     times = []
-    for pooling in POOLINGS:
-        db = f"sqlite:///{work / f'{label}-{pooling}.db'}"
-        one = load_spec_with_pooling(spec, pooling, work)
+    for pooling, layer in POOLINGS:
+        db = f"sqlite:///{work / f'{label}-{pooling}-{layer}.db'}"
+        one = load_spec_with_pooling(spec, pooling, work, layer)
         t = time.perf_counter()
         run_study(one, db, n_trials=1)
         dt = time.perf_counter() - t
         value = optuna.load_study(study_name=one.name, storage=db).best_value
         times.append(dt)
-        print(f"[{label}] six-fold probe trial, {pooling}: {dt:.1f} s (accuracy {value:.3f})")
+        print(
+            f"[{label}] six-fold probe trial, {pooling} of layer {layer}: {dt:.1f} s ({value:.3f})"
+        )
     mean = sum(times) / len(times)
     scale = 1440 / len(c.clips)
     print(
@@ -59,14 +62,16 @@ def probe_figures(label: str, model: str, corpus: Path, work: Path) -> float:
     return mean
 
 
-def load_spec_with_pooling(spec, pooling: str, work: Path):
+def load_spec_with_pooling(spec, pooling: str, work: Path, layer=None):
     import tomli_w
 
     from hpo.kinds import load_spec
 
     raw = dict(spec.raw)
     raw["space"] = {**raw["space"], "pooling": {"type": "categorical", "choices": [pooling]}}
-    raw["name"] = f"{spec.name}-{pooling}"
+    if layer is not None:  # a probe: one layer (fine-tuning reads the output)
+        raw["space"]["probe_layer"] = {"type": "categorical", "choices": [layer]}
+    raw["name"] = f"{spec.name}-{pooling}-{layer}"
     raw["training"] = {**raw["training"], "tensorboard_dir": str(work / "runs")}
     path = work / f"{raw['name']}-{abs(hash(spec.settings.model.name))}.toml"
     path.write_text(tomli_w.dumps(raw))

@@ -50,6 +50,8 @@ def run(work: Path, corpus: Path, args, mode: str, enqueue: list[dict] | None = 
     raw = tomllib.loads(shipped_studies()[args.study].read_text())
     raw["data"]["corpus"] = str(corpus)
     raw["model"]["name"] = "tiny"
+    if "probe_layer" in raw.get("space", {}):  # the tiny model's 3 layer outputs
+        raw["space"]["probe_layer"] = {"type": "categorical", "choices": ["weighted", 0, 1, 2]}
     raw["sampler"]["seed"] = args.seed
     raw["training"]["tensorboard_dir"] = str(work / "runs")
     if args.epochs:

@@ -54,11 +54,16 @@ def stored_spec(raw: dict[str, Any], name: str) -> StudySpec:
     stored file left out means what it meant when the study ran: a kind's
     ``STORED_DEFAULTS`` fill the keys whose default has changed since (w2v's
     ``class_weight``: a study that an older hpo ran trained unweighted, whatever its
-    metric), so an export or a rerun rebuilds the model the study scored."""
+    metric; a probe's ``standardize``: it read unstandardised features), so an export or a
+    rerun rebuilds the model the study scored."""
     raw = copy.deepcopy(raw)
     if raw.get("kind") in _REGISTRY:
         settings = get_kind(raw["kind"]).settings().Settings
-        for section, keys in getattr(settings, "STORED_DEFAULTS", {}).items():
+        # A kind whose older defaults depend on the definition (w2v: the probe's path
+        # only) computes them from it.
+        by_path = getattr(settings, "stored_defaults", None)
+        defaults = by_path(raw) if by_path else getattr(settings, "STORED_DEFAULTS", {})
+        for section, keys in defaults.items():
             table = raw.setdefault(section, {})
             if isinstance(table, dict):
                 for key, value in keys.items():

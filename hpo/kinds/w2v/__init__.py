@@ -22,7 +22,7 @@ class W2vKind(Kind):
 
     def check(self, spec) -> None:
         from hpo.errors import SpecError
-        from hpo.kinds.w2v.backbone import check_model
+        from hpo.kinds.w2v.backbone import check_layers, check_model
 
         if spec.pruner.epoch_stage and not spec.settings.training.eval_every_epoch:
             raise SpecError(
@@ -30,6 +30,11 @@ class W2vKind(Kind):
             )
         m = spec.settings.model
         check_model(m.name, None if m.finetune else m.probe_layer, f"{spec.path}: [model]")
+        for param in spec.space:
+            if param.name == "probe_layer":  # the searched range must fit this backbone
+                d = param.distribution
+                layers = list(d.choices) if hasattr(d, "choices") else [d.low, d.high]
+                check_layers(m.name, layers, f"{spec.path}: [space.probe_layer]")
 
     def describe(self, spec) -> dict[str, Any]:
         from hpo.kinds.w2v.backbone import backbone_info

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import HpoError
-from hpo.kinds.w2v.config import TINY
+from hpo.kinds.w2v.config import TINY, WEIGHTED
 
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 TINY_NAME = "tiny-random-wav2vec2-v3"  # bump when tiny_config changes
@@ -128,20 +128,26 @@ def load_config(name: str):
     return cfg
 
 
-def check_model(name: str, probe_layer: int | None = None, where: str = "[model]") -> None:
+def check_model(name: str, probe_layer: int | str | None = None, where: str = "[model]") -> None:
     """Fail before any trial starts when the backbone cannot be loaded, or when
     ``probe_layer`` names no layer of it (indices are never wrapped: 100 is a mistake, not
     some other layer)."""
     resolve_model_name(name)
-    if probe_layer is None:
-        return
+    if probe_layer is not None:
+        check_layers(name, [probe_layer], f"{where} probe_layer")
+
+
+def check_layers(name: str, layers: list, field: str) -> None:
+    """Refuse, in one line naming ``field``, the first of ``layers`` that model ``name``
+    lacks ("weighted", the mix of all, fits every model)."""
     n_states = load_config(name).num_hidden_layers + 1  # the CNN's projection, then each layer
-    if not -n_states <= probe_layer < n_states:
-        raise HpoError(
-            f"{where} probe_layer = {probe_layer}: model {name!r} has {n_states} layer outputs; "
-            f"use 0 (the first transformer layer's input) to {n_states - 1} (the last), or "
-            f"-1 to -{n_states} counting from the last"
-        )
+    for layer in layers:
+        if layer != WEIGHTED and not -n_states <= layer < n_states:
+            raise HpoError(
+                f"{field} = {layer}: model {name!r} has {n_states} layer outputs; use 0 (the "
+                f"first transformer layer's input) to {n_states - 1} (the last), -1 to "
+                f'-{n_states} counting from the last, or "{WEIGHTED}"'
+            )
 
 
 def backbone_info(name: str) -> dict[str, Any]:
@@ -260,7 +266,9 @@ class BackboneStore:
             model_cfg["pooling"],
             model_cfg["dropout"],
             n_labels,
-            model_cfg.get("probe_layer", -1),
+            model_cfg.get("probe_layer", -1),  # the probe's settings (fine-tuning: defaults)
+            model_cfg.get("head", "linear"),
+            model_cfg.get("standardize", False),
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from optuna.distributions import FloatDistribution
 
 from hpo.config.space import Param, parse_space
 from hpo.config.study import ObjectiveSpec
@@ -14,7 +15,16 @@ from hpo.config.tables import build_sections
 from hpo.errors import SpecError
 
 SECTIONS = ("model", "training")
+# How a layer's frames become one vector per clip. "layer_weighted" is the older name of
+# probe_layer = "weighted" with mean pooling, still read in older study files and studies.
 POOLINGS = ("mean", "max", "stats", "attention", "layer_weighted")
+LEGACY_POOLING = "layer_weighted"
+WEIGHTED = "weighted"  # probe_layer: a learned softmax mix of every layer (SUPERB's featurizer)
+# The probe's head after pooling. linear: dropout + one linear layer. superb: SUPERB's
+# emotion downstream (s3prl downstream/emotion/config.yaml: projector_dim 256, then
+# UtteranceLevel MeanPooling and a linear post-net): a linear projector to 256 first.
+HEADS = ("linear", "superb")
+SUPERB_PROJECTOR = 256
 # Searchable parameter → the section it belongs to.
 SEARCHABLE = {
     "learning_rate": "training",
@@ -27,6 +37,8 @@ SEARCHABLE = {
     "weight_decay": "training",
     "pooling": "model",
     "dropout": "model",
+    "probe_layer": "model",
+    "head": "model",
 }
 TINY = "tiny"
 # Settings that one path reads and the other does not: a study file that sets one on the
@@ -43,7 +55,7 @@ FINETUNE_ONLY = {
         "head_only_ratio",
     ),
 }
-PROBE_ONLY = {"model": ("probe_layer",)}
+PROBE_ONLY = {"model": ("probe_layer", "head", "standardize")}
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,14 @@ class ModelSettings:
     # false: the whole backbone stays frozen and only pooling + classifier are trained, on
     # a cache of every layer's outputs (the SUPERB/EmoBox protocol; minutes, even on a CPU).
     finetune: bool = True
-    # With finetune = false: the layer that pooling other than layer_weighted reads
-    # (-1: the backbone's output, 0: the input of the first transformer layer).
-    probe_layer: int = -1
+    # With finetune = false: the layer that pooling reads (-1: the backbone's output, 0: the
+    # input of the first transformer layer), or "weighted": a learned mix of all of them.
+    probe_layer: int | Literal["weighted"] = -1
+    # With finetune = false: "linear" or "superb" (HEADS).
+    head: Literal["linear", "superb"] = "linear"
+    # With finetune = false: z-score each layer's frames with the mean and std over the
+    # fold's training clips' frames before pooling (older studies: not standardised).
+    standardize: bool = True
 
     def check(self, where: str) -> None:
         if not 0 <= self.dropout < 1 or not 0 <= self.mask_time_prob < 1:
@@ -157,6 +174,17 @@ class Settings:
     }
 
     @classmethod
+    def stored_defaults(cls, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``STORED_DEFAULTS`` for the stored definition ``raw``, by path: an older hpo's
+        probe read its features unstandardised (a fine-tuning study must not get the
+        probe-only key, which it would refuse)."""
+        out = {section: dict(keys) for section, keys in cls.STORED_DEFAULTS.items()}
+        model = raw.get("model")
+        if isinstance(model, dict) and model.get("finetune") is False:
+            out.setdefault("model", {})["standardize"] = False
+        return out
+
+    @classmethod
     def from_tables(cls, raw: dict[str, Any], where: str) -> Settings:
         settings = _resolve_class_weight(build_sections(cls, raw, where), raw)
         finetune = settings.model.finetune
@@ -166,6 +194,17 @@ class Settings:
                     path = "the probe only (finetune = false)" if finetune else "fine-tuning only"
                     raise SpecError(f"{where}: [{section}] {key} applies to {path}; remove it")
         _check_searched(settings, parse_space(raw.get("space"), where), raw, where)
+        m = settings.model
+        if not finetune and m.pooling == LEGACY_POOLING and m.probe_layer not in (-1, WEIGHTED):
+            raise SpecError(
+                f'{where}: [model] pooling = "layer_weighted" reads every layer, not '
+                f"probe_layer = {m.probe_layer}; write probe_layer = "
+                '"weighted" with pooling = "mean"'
+            )
+        if not finetune and "standardize" not in (raw.get("model") or {}):
+            # Hashed as if the file said so (as class_weight): an older probe study file,
+            # which trained on unstandardised features, is refused as changed on resume.
+            raw.setdefault("model", {})["standardize"] = settings.model.standardize
         return settings
 
     def merged(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +259,14 @@ def peak_rates(t: dict[str, Any]) -> tuple[float, float]:
     return backbone, backbone * t.get("head_lr_ratio", 1.0)
 
 
+def layer_and_pooling(model: dict[str, Any]) -> tuple[int | str, str]:
+    """(layer, pooling) a ``[model]`` table (a merged config) means: the older pooling
+    "layer_weighted" is the mean of the learned layer mix (probe_layer "weighted")."""
+    if model["pooling"] == LEGACY_POOLING:
+        return WEIGHTED, "mean"
+    return model.get("probe_layer", -1), model["pooling"]
+
+
 def _resolve_class_weight(settings: Settings, raw: dict[str, Any]) -> Settings:
     """``class_weight = "auto"`` made explicit from the study's metric."""
     t = settings.training
@@ -259,6 +306,26 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
                 f"{where}: [space.{p.name}] is not a w2v parameter "
                 f"(searchable: {', '.join(sorted(SEARCHABLE))})"
             )
+        if p.name == "probe_layer":
+            d = p.distribution
+            bad = [
+                c
+                for c in getattr(d, "choices", ())
+                if c != WEIGHTED and not (isinstance(c, int) and not isinstance(c, bool))
+            ]
+            if bad or isinstance(d, FloatDistribution):
+                what = f"choice {bad[0]!r}" if bad else "a float"
+                raise SpecError(
+                    f"{where}: [space.probe_layer] {what} is not a layer: use an int range, "
+                    f'or choices of layer numbers and "{WEIGHTED}"'
+                )
+        if p.name == "head":
+            bad = [c for c in getattr(p.distribution, "choices", ()) if c not in HEADS]
+            if bad or not hasattr(p.distribution, "choices"):
+                raise SpecError(
+                    f"{where}: [space.head] unknown head {bad[0] if bad else ''!r} "
+                    f"(use categorical choices of {', '.join(HEADS)})"
+                )
         if p.name == "pooling":
             bad = [c for c in getattr(p.distribution, "choices", ()) if c not in POOLINGS]
             if bad:

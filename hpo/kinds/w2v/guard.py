@@ -73,10 +73,11 @@ class FoldGuard:
             decide=p.epoch_stage,
         )
 
-    def layer_weights(self, fold: Fold, pooler: torch.nn.Module) -> None:
-        """The layer mix ``layer_weighted`` learned, per fold (for the report)."""
-        if hasattr(pooler, "weights"):
-            w = pooler.weights().detach().cpu()
+    def layer_weights(self, fold: Fold, mix: torch.nn.Module | None) -> None:
+        """The layer mix (``probe_layer = "weighted"``) learned, per fold (for the report);
+        ``mix`` is None when the model reads one layer."""
+        if mix is not None:
+            w = mix.weights().detach().cpu()
             self.weights[str(fold.index)] = [round(float(v), 5) for v in w]
             self.trial.set_user_attr("layer_weights", self.weights)
 

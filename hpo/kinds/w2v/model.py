@@ -1,7 +1,7 @@
 """A wav2vec2-family backbone + pooling + dropout + linear classifier over the corpus's labels.
 
 The backbone runs through its own ``forward``: its own SpecAugment masking, attention mask,
-layerdrop and (for ``layer_weighted``) ``output_hidden_states``; nothing here re-implements
+layerdrop and (for the layer mix) ``output_hidden_states``; nothing here re-implements
 a family's encoder, so wav2vec2, HuBERT, WavLM and data2vec-audio all work alike.
 
 The CNN feature encoder is frozen and run per clip on the unpadded waveform (group norm,
@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from hpo.kinds.w2v.pooling import LayerWeightedPooling, make_pooling
+from hpo.kinds.w2v.config import LEGACY_POOLING
+from hpo.kinds.w2v.heads import build_head, head_config, head_logits, pool_states
 
 HEAD_FILE = "head.safetensors"
 HEAD_CONFIG = "head.json"
@@ -42,9 +43,10 @@ class EmotionClassifier(nn.Module):
     ``extract_features`` (B, T, C) with ``frame_lengths`` (B,); or ``clip_ids`` (B,) into
     ``self.bank``, the CNN cache (``finetune.cache.FrameBank``).
 
-    ``layer`` is the hidden state that every pooling but ``layer_weighted`` reads: -1 the
-    backbone's output, 0 the input of the first transformer layer (a probe trained on
-    another layer predicts from that layer).
+    ``layer`` is the hidden state pooling reads: -1 the backbone's output, 0 the input of
+    the first transformer layer, ``"weighted"`` the learned mix of all (a probe trained on
+    another layer predicts from that layer). ``head`` and ``standardize``: see ``heads.py``;
+    a probe's standardisation statistics are buffers of ``scaler``, saved with the head.
     """
 
     # forward takes **_ (the Trainer passes extra keys), which would tell the Trainer the
@@ -53,7 +55,14 @@ class EmotionClassifier(nn.Module):
     accepts_loss_kwargs = False
 
     def __init__(
-        self, backbone, pooling: str, dropout: float, n_labels: int, layer: int = -1
+        self,
+        backbone,
+        pooling: str,
+        dropout: float,
+        n_labels: int,
+        layer: int | str = -1,
+        head: str = "linear",
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -62,14 +71,19 @@ class EmotionClassifier(nn.Module):
         self.backbone.feature_extractor._freeze_parameters()
         cfg = backbone.config
         self.config = cfg  # the Trainer reads a few fields of model.config
-        self.pooling = pooling
         self.n_labels = n_labels
-        n_states = cfg.num_hidden_layers + 1
-        self.layer = layer % n_states
-        self.pooler, width = make_pooling(pooling, cfg.hidden_size, n_states)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width, n_labels)
-        self.wants_all_layers = isinstance(self.pooler, LayerWeightedPooling)
+        build_head(
+            self,
+            pooling=pooling,
+            layer=layer,
+            head=head,
+            hidden=cfg.hidden_size,
+            n_states=cfg.num_hidden_layers + 1,
+            dropout=dropout,
+            n_labels=n_labels,
+            standardize=standardize,
+        )
+        self.wants_all_layers = self.layer_mix is not None
         self.bank = None  # a finetune.cache.FrameBank, attached by the objective
         # The loss's class weights ([training] class_weight), set per fold from its training
         # clips. A plain attribute, not a buffer: a fold's weights are no part of the model.
@@ -190,9 +204,8 @@ class EmotionClassifier(nn.Module):
             extract_features, frame_lengths = self.cnn_batch(input_values, lengths)
         assert frame_lengths is not None
         states, mask = self._states_for_pooling(extract_features, frame_lengths)
-        pooled = self.pooler(states, mask)
         # float32 logits and loss whatever the autocast precision (numpy has no bf16).
-        logits = self.classifier(self.dropout(pooled)).float()
+        logits = head_logits(self, pool_states(self, states, mask))
         loss = None
         if labels is not None:
             w = self.class_weight
@@ -216,23 +229,22 @@ class EmotionClassifier(nn.Module):
 
         self.backbone.save_pretrained(out)
         save_file(self.head_state(), str(out / HEAD_FILE))
-        head = {
-            "pooling": self.pooling,
-            "dropout": self.dropout.p,
-            "n_labels": self.n_labels,
-            "layer": self.layer,
-        }
+        head = {**head_config(self), "dropout": self.dropout.p, "n_labels": self.n_labels}
         (out / HEAD_CONFIG).write_text(json.dumps({**head, **(extra or {})}, indent=2) + "\n")
 
 
 def build_classifier(
-    backbone, pooling: str, dropout: float, n_labels: int, layer: int = -1
+    backbone,
+    pooling: str,
+    dropout: float,
+    n_labels: int,
+    layer: int | str = -1,
+    head: str = "linear",
+    standardize: bool = False,
 ) -> EmotionClassifier:
-    """A fresh head on ``backbone`` (seed the RNG first for a reproducible head)."""
-    model = EmotionClassifier(backbone, pooling, dropout, n_labels, layer)
-    if isinstance(model.pooler, LayerWeightedPooling):
-        nn.init.zeros_(model.pooler.layer_logits)  # start from an even mix of layers
-    return model
+    """A fresh head on ``backbone`` (seed the RNG first for a reproducible head; the layer
+    mix starts even)."""
+    return EmotionClassifier(backbone, pooling, dropout, n_labels, layer, head, standardize)
 
 
 def load_saved(model_dir: Path) -> tuple[EmotionClassifier, dict]:
@@ -243,9 +255,21 @@ def load_saved(model_dir: Path) -> tuple[EmotionClassifier, dict]:
     head = json.loads((model_dir / HEAD_CONFIG).read_text())
     backbone = AutoModel.from_pretrained(model_dir)
     model = EmotionClassifier(
-        backbone, head["pooling"], head["dropout"], head["n_labels"], head.get("layer", -1)
+        backbone,
+        head["pooling"],
+        head["dropout"],
+        head["n_labels"],
+        head.get("layer", -1),
+        head.get("head", "linear"),  # a model saved before heads were named: linear,
+        head.get("standardize", False),  # unstandardised
     )
-    missing, unexpected = model.load_state_dict(load_file(str(model_dir / HEAD_FILE)), strict=False)
+    weights = load_file(str(model_dir / HEAD_FILE))
+    if head["pooling"] == LEGACY_POOLING:  # the mix was the pooler's then
+        weights = {
+            k.replace("pooler.layer_logits", "layer_mix.layer_logits"): v
+            for k, v in weights.items()
+        }
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith("backbone.")]
     if missing or unexpected:
         raise RuntimeError(f"{model_dir}: head weights do not match ({missing or unexpected})")

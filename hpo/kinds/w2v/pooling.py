@@ -55,8 +55,9 @@ class AttentionPooling(nn.Module):
         return (w * h.float()).sum(1)
 
 
-class LayerWeightedPooling(nn.Module):
-    """A learned softmax-weighted sum of all transformer layers' outputs, then the mean."""
+class LayerMix(nn.Module):
+    """A learned softmax-weighted sum of all L+1 states (``probe_layer = "weighted"``; SUPERB's
+    featurizer). Its logits start at zero: an even mix of layers."""
 
     def __init__(self, n_states: int) -> None:
         super().__init__()
@@ -65,13 +66,14 @@ class LayerWeightedPooling(nn.Module):
     def weights(self) -> torch.Tensor:
         return torch.softmax(self.layer_logits.float(), dim=0)
 
-    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # states: (L, B, T, H)
-        w = self.weights().view(-1, 1, 1, 1)
-        return masked_mean((w * states.float()).sum(0), mask)
+    def forward(self, states: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        """The mix over axis ``dim`` of ``states`` (L+1 states, or their per-clip means)."""
+        shape = [1] * states.dim()
+        shape[dim] = -1
+        return (self.weights().view(shape) * states.float()).sum(dim)
 
 
-def make_pooling(name: str, hidden: int, n_states: int) -> tuple[nn.Module, int]:
+def make_pooling(name: str, hidden: int) -> tuple[nn.Module, int]:
     """The pooling module and the width of its output."""
     if name == "mean":
         return MeanPooling(), hidden
@@ -81,6 +83,4 @@ def make_pooling(name: str, hidden: int, n_states: int) -> tuple[nn.Module, int]
         return StatsPooling(), 2 * hidden
     if name == "attention":
         return AttentionPooling(hidden), hidden
-    if name == "layer_weighted":
-        return LayerWeightedPooling(n_states), hidden
     raise ValueError(f"unknown pooling {name!r}")

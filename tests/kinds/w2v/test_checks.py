@@ -12,6 +12,7 @@ from hpo.errors import HpoError
 from hpo.kinds import get_kind, load_spec
 from hpo.kinds.w2v.backbone import load_feature_extractor, tiny_backbone_dir
 from tests.helpers import write_spec
+from tests.kinds.w2v.settings import TINY_LAYERS
 
 
 @pytest.mark.parametrize("layer", [100, 3, -4])
@@ -20,7 +21,10 @@ def test_a_probe_layer_the_backbone_lacks_is_refused(tmp_path: Path, layer: int)
     # an index was taken modulo 3, so 100 silently probed layer 1.
     spec = load_spec(
         write_spec(
-            tmp_path / "p.toml", base="w2v-probe", model={"name": "tiny", "probe_layer": layer}
+            tmp_path / "p.toml",
+            base="w2v-probe",
+            model={"name": "tiny", "probe_layer": layer},
+            space=TINY_LAYERS,
         )
     )
     with pytest.raises(HpoError) as e:
@@ -39,7 +43,10 @@ def test_every_layer_the_backbone_has_is_accepted(tmp_path: Path) -> None:
     for layer in (-3, -1, 0, 2):
         spec = load_spec(
             write_spec(
-                tmp_path / "p.toml", base="w2v-probe", model={"name": "tiny", "probe_layer": layer}
+                tmp_path / "p.toml",
+                base="w2v-probe",
+                model={"name": "tiny", "probe_layer": layer},
+                space=TINY_LAYERS,
             )
         )
         get_kind("w2v").check(spec)

@@ -16,7 +16,7 @@ from hpo.corpus.manifest import load_corpus
 from hpo.corpus.prepare import prepare
 from hpo.kinds import get_kind, load_spec
 from tests.helpers import write_spec
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 PARAMS = {"learning_rate": 1e-3, "warmup_ratio": 0.1, "max_grad_norm": "off", "pooling": "mean"}
 
@@ -30,6 +30,7 @@ def test_a_probe_trained_on_ravdess_is_evaluated_on_emodb(
         base="w2v-probe",
         data={"corpus": str(w2v_corpus)},
         model={"name": "tiny"},
+        space=TINY_LAYERS,
         training={"epochs": 2.0, "max_seconds": MAX_SECONDS, "tensorboard_dir": "runs"},
     )
     config = {**load_spec(spec).settings.merged(PARAMS), "kind": "w2v", "name": "w2v-probe"}

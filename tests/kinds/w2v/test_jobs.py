@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hpo.cli import cli
 from tests.helpers import write_spec
 from tests.kinds.w2v.conftest import three_fold_corpus
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 
 @pytest.mark.slow  # three spawned processes, each importing torch and transformers
@@ -26,6 +26,7 @@ def test_the_parent_of_several_workers_never_starts_cuda(
         data={"corpus": str(corpus), "folds": 3},
         pruner={"type": "none"},  # on 3 folds the Wilcoxon pruner could never fire
         model={"name": "tiny"},
+        space=TINY_LAYERS,
         training={"epochs": 2.0, "max_seconds": MAX_SECONDS, "tensorboard_dir": str(tmp_path)},
     )
 

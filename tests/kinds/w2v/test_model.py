@@ -126,11 +126,13 @@ def test_save_and_load_round_trip_keeps_pooling_and_outputs(tmp_path: Path) -> N
     torch.manual_seed(0)
     m = load_classifier("tiny", "layer_weighted", 0.1, 0.0).eval()
     with torch.no_grad():
-        m.pooler.layer_logits.copy_(torch.tensor([0.5, -0.2, 1.0]))
+        m.layer_mix.layer_logits.copy_(torch.tensor([0.5, -0.2, 1.0]))
     m.save(tmp_path)
     back, head = load_saved(tmp_path)
     back.eval()
-    assert head["pooling"] == "layer_weighted" and back.classifier.out_features == 8
+    # layer_weighted is the mean of the layer mix, saved under that meaning.
+    assert (head["pooling"], head["layer"]) == ("mean", "weighted")
+    assert back.classifier.out_features == 8
     x = torch.randn(1, 16_000) * 0.1
     with torch.no_grad():
         torch.testing.assert_close(

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hpo.cli import cli
 from tests.helpers import write_spec
 from tests.kinds.w2v.conftest import three_fold_corpus
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 # The fewest outer folds nested accepts (3: two inner folds each), one epoch, and a stage
 # that decides from the first epoch against a single other trial: the outer refit of the
@@ -42,6 +42,7 @@ def _spec(tmp_path: Path, corpus: Path, base: str, epochs: float, seed: int = 42
         sampler={"seed": seed},
         data={"corpus": str(corpus), "folds": 3},
         model={"name": "tiny"},
+        space=TINY_LAYERS if base == "w2v-probe" else {},
         pruner=STAGE,
         training={
             "epochs": epochs,

@@ -14,7 +14,7 @@ from hpo.corpus.manifest import load_corpus
 from hpo.kinds import get_kind, load_spec
 from hpo.trial.cv import TrialFailed
 from tests.helpers import write_spec
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 
 def test_out_of_memory_fails_the_trial_for_a_retry_after_freeing_its_model(
@@ -27,6 +27,7 @@ def test_out_of_memory_fails_the_trial_for_a_retry_after_freeing_its_model(
         base="w2v-probe",
         data={"corpus": str(w2v_corpus)},
         model={"name": "tiny"},
+        space=TINY_LAYERS,
         training={"epochs": 2.0, "max_seconds": MAX_SECONDS, "tensorboard_dir": str(tmp_path)},
     )
     objective = get_kind("w2v").objective(load_spec(spec), load_corpus(w2v_corpus))

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from hpo.kinds.w2v.backbone import new_classifier
-from hpo.kinds.w2v.config import POOLINGS
-from hpo.kinds.w2v.pooling import make_pooling
+from hpo.kinds.w2v.config import LEGACY_POOLING, POOLINGS
+from hpo.kinds.w2v.pooling import LayerMix, make_pooling
 from hpo.kinds.w2v.probe.head import ProbeHead
 
 HIDDEN, STATES = 16, 3
@@ -33,9 +33,14 @@ def test_every_pooling_runs_forward_and_backward_under_autocast(
 ) -> None:
     for dtype in precisions:
         torch.manual_seed(0)
-        pool, width = make_pooling(pooling, HIDDEN, STATES)
+        if pooling == LEGACY_POOLING:  # the mean of the learned layer mix
+            mix = LayerMix(STATES).to(device)
+            mean, width = make_pooling("mean", HIDDEN)
+            pool = lambda h, m, mix=mix, mean=mean: mean(mix(h), m)  # noqa: E731
+        else:
+            pool, width = make_pooling(pooling, HIDDEN)
+            pool.to(device)
         head = nn.Sequential(nn.Linear(width, 8)).to(device)
-        pool.to(device)
         shape = (STATES, 2, 7, HIDDEN) if pooling == "layer_weighted" else (2, 7, HIDDEN)
         h = torch.randn(*shape, device=device, requires_grad=True)  # float32 in
         with torch.autocast(device.type, dtype=dtype):
@@ -67,12 +72,17 @@ def test_the_classifier_trains_under_autocast(
         assert _finite_grads(model.classifier), (pooling, dtype)
 
 
+@pytest.mark.parametrize("head_name", ["linear", "superb"])
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_every_probe_head_trains_under_autocast(
-    pooling: str, device: torch.device, precisions: list[torch.dtype]
+    pooling: str, head_name: str, device: torch.device, precisions: list[torch.dtype]
 ) -> None:
     torch.manual_seed(0)
-    head = ProbeHead(pooling, HIDDEN, STATES, 0.1, 8).to(device).train()
+    head = ProbeHead(pooling, HIDDEN, STATES, 0.1, 8, head=head_name, standardize=True)
+    head.to(device).train()
+    with torch.no_grad():  # statistics as a fold's would be: not the identity
+        head.scaler.mean.normal_()
+        head.scaler.std.uniform_(0.5, 2.0)
     # What ProbeInputs hands over: per-clip statistics, or one layer's frames with a mask.
     x, mask = {
         "layer_weighted": (torch.randn(2, STATES, HIDDEN), None),

@@ -24,10 +24,11 @@ from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
 from hpo.kinds.w2v.probe.objective import build_layer_cache
 from hpo.trial.predictions import of_trial
 from tests.helpers import write_spec
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 
 def _spec(tmp_path: Path, prepared: Path, model: dict | None = None, **sections) -> Path:
+    sections["space"] = {**TINY_LAYERS, **sections.get("space", {})}
     return write_spec(
         tmp_path / "probe.toml",
         base="w2v-probe",
@@ -99,7 +100,7 @@ def test_probe_study_trains_the_head_only_and_round_trips(
         for f, acc in enumerate(t.user_attrs["fold_accuracy"]):
             mine = kept.folds == f
             assert (kept.pred[mine] == y[kept.clips[mine]]).mean() == pytest.approx(acc, abs=1e-6)
-        if t.params["pooling"] == "layer_weighted":
+        if t.params["probe_layer"] == "weighted":
             w = t.user_attrs["layer_weights"]["0"]
             assert len(w) == 3 and sum(w) == pytest.approx(1, abs=1e-3)
     cfg = tmp_path / "best.toml"
@@ -125,7 +126,7 @@ def test_report_shows_the_learned_layer_weights_of_the_best_trial(
     spec = _spec(
         tmp_path,
         w2v_corpus,
-        space={"pooling": {"type": "categorical", "choices": ["layer_weighted"]}},
+        space={"probe_layer": {"type": "categorical", "choices": ["weighted"]}},
     )
     db = tmp_path / "s.db"
     run = CliRunner()
@@ -157,9 +158,9 @@ def test_a_probe_on_another_layer_predicts_from_that_layer_after_hpo_train(
     res = CliRunner().invoke(cli, ["train", "--config", str(export), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "head.json").read_text())["layer"] == 1
-    model, _ = load_saved(out)
+    model, saved = load_saved(out)
     model.eval()
-    head = ProbeHead("mean", 32, 3, 0.0, 8).eval()
+    head = ProbeHead("mean", 32, 3, 0.0, 8, 1, saved["head"], saved["standardize"]).eval()
     head.load_state_dict(model.state_dict(), strict=False)  # the head the probe trained
     corpus = load_corpus(w2v_corpus)
     cache = build_layer_cache(corpus, "tiny", MAX_SECONDS)
@@ -167,6 +168,7 @@ def test_a_probe_on_another_layer_predicts_from_that_layer_after_hpo_train(
     waves, _ = load_waves(corpus, str(out), max_samples(MAX_SECONDS))
     with torch.no_grad():
         on_layer_1 = head(*ProbeInputs(cache, "mean", 1).batch(torch.as_tensor(idx)))
+        head.layer = 2  # the same head on the output's features
         on_output = head(*ProbeInputs(cache, "mean", -1).batch(torch.as_tensor(idx)))
         saved = torch.cat(
             [

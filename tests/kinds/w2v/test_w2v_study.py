@@ -19,7 +19,7 @@ from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
 from hpo.trial.predictions import of_trial
 from tests.helpers import ROOT, write_spec
-from tests.kinds.w2v.settings import MAX_SECONDS
+from tests.kinds.w2v.settings import MAX_SECONDS, TINY_LAYERS
 
 
 def _spec(tmp_path: Path, prepared: Path, batch_size: int = 16, **space) -> Path:
@@ -248,7 +248,7 @@ def test_devices_pins_a_single_worker_run(tmp_path: Path, w2v_corpus: Path) -> N
         data={"corpus": str(w2v_corpus)},
         model={"name": "tiny"},
         training={"epochs": 1.0, "max_seconds": MAX_SECONDS, "tensorboard_dir": str(tmp_path)},
-        space={"pooling": {"type": "categorical", "choices": ["mean"]}},
+        space={"pooling": {"type": "categorical", "choices": ["mean"]}, **TINY_LAYERS},
     )
     db = tmp_path / "s.db"
     env = {**os.environ, "HPO_MODELS": os.environ["HPO_MODELS"]}

@@ -100,7 +100,7 @@ class FinetuneObjective(W2vObjective):
                         self.dtype,
                         self.waves,
                     )
-                guard.layer_weights(fold, model.pooler)
+                guard.layer_weights(fold, model.layer_mix)
                 assert scores is not None
                 return scores, float(t["epochs"])
 

@@ -1,91 +1,136 @@
 """The probe's head and what it reads.
 
-The head is the fine-tuning classifier's own head (``pooling.py`` modules, the same
-parameter names), fed from the layer cache instead of a live backbone: a parameter-free
-pooling of a frozen layer is a per-clip statistic (``mean``: the layer's mean;
-``layer_weighted``: the softmax-weighted sum of every layer's mean, which is the mean of
-the weighted sum; ``max``; ``stats``), so an epoch is a few matrix products; ``attention``
-gathers the chosen layer's frames. Everything the head reads lives on the training device.
+The head is the fine-tuning classifier's own head (``heads.py``: the same modules under the
+same names), fed from the layer cache instead of a live backbone. A parameter-free pooling
+of one frozen layer is a per-clip statistic (``mean``: the layer's mean; ``max``;
+``stats``), and so is the mean of the learned layer mix (the mix of the layers' means), so
+an epoch is a few matrix products; ``attention``, and max / stats / attention of the mix,
+gather frames. Standardising frames is an affine map per dimension, so it carries over to
+those statistics exactly (see ``ProbeHead._from_statistics``). Everything the head reads
+lives on the training device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-from hpo.kinds.w2v.pooling import make_pooling
+from hpo.kinds.w2v.config import WEIGHTED
+from hpo.kinds.w2v.heads import build_head, head_logits, pool_states, resolve
+from hpo.kinds.w2v.pooling import STATS_EPS
 from hpo.kinds.w2v.probe.layers import LayerCache
 
 
+def reads_statistics(layer: int | str, pooling: str) -> bool:
+    """Whether the head reads per-clip statistics (else frames) for this layer and pooling."""
+    return pooling in ("mean", "max", "stats") and (layer != WEIGHTED or pooling == "mean")
+
+
 class ProbeInputs:
-    """What the head of a given pooling reads, for every clip, from the layer cache."""
+    """What the head of a given layer and pooling reads, for every clip, from the cache."""
 
     def __init__(
         self,
         cache: LayerCache,
         pooling: str,
-        layer: int,
+        layer: int | str,
         device: torch.device | str = "cpu",
         log: Callable[[str], None] | None = None,
     ) -> None:
         from hpo.kinds.w2v.bank import FeatureCache, FrameBank
         from hpo.kinds.w2v.device import place_cache
 
-        self.pooling, self.layer = pooling, layer % cache.n_layers
+        self.layer, self.pooling = resolve(pooling, layer, cache.n_layers)
+        # The frame moments standardisation is fitted from (per clip, every layer).
+        self.moments = (cache.means, cache.sq_means, cache.lengths)
         device = torch.device(device)
         means = torch.from_numpy(cache.means)
         self.x: torch.Tensor | None = None
-        self.bank = None
-        if pooling == "layer_weighted":
-            self.x = means  # (N, L+1, H)
-        elif pooling == "mean":
-            self.x = means[:, self.layer]
-        elif pooling in ("max", "stats"):
-            mx, sd = cache.clip_stats(self.layer)
-            mx_t, sd_t = torch.from_numpy(mx), torch.from_numpy(sd)
-            self.x = mx_t if pooling == "max" else torch.cat([means[:, self.layer], sd_t], -1)
-        else:  # attention: the layer's frames (half precision, as cached), a batch one gather
-            frames = FeatureCache(cache.layer(self.layer), cache.offsets)
-            self.bank = place_cache(frames.nbytes, device, lambda d: FrameBank(frames, d), log)
-        if self.x is not None:
+        self.banks: list = []
+        if reads_statistics(self.layer, self.pooling):
+            if self.layer == WEIGHTED:
+                self.x = means  # (N, L+1, H)
+            elif self.pooling == "mean":
+                self.x = means[:, self.layer]
+            else:
+                mx, sd = map(torch.from_numpy, cache.clip_stats(self.layer))
+                self.x = mx if self.pooling == "max" else torch.cat([means[:, self.layer], sd], -1)
             self.x = self.x.contiguous().to(device)
+        else:  # frames (half precision, as cached), a batch one gather per layer read
+            layers = range(cache.n_layers) if self.layer == WEIGHTED else [self.layer]
+            per_layer = [FeatureCache(cache.layer(k), cache.offsets) for k in layers]
+            nbytes = sum(f.nbytes for f in per_layer)
+            self.banks = place_cache(
+                nbytes, device, lambda d: [FrameBank(f, d) for f in per_layer], log
+            )
         self.device = device
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The head's input for clips ``idx`` (a tensor of indices) and the frame mask."""
+        """The head's input for clips ``idx`` (a tensor of indices) and the frame mask:
+        per-clip statistics and None, or frames (B, T, H) or (L+1, B, T, H) and their mask."""
         if self.x is not None:
             return self.x[idx.to(self.x.device)], None
-        assert self.bank is not None
-        feats, lengths = self.bank.batch(idx)
-        feats = feats.to(self.device).float()
-        mask = (
-            torch.arange(feats.shape[1], device=self.device)[None]
-            < lengths.to(self.device)[:, None]
-        )
-        return feats, mask
+        batches = [bank.batch(idx) for bank in self.banks]
+        lengths = batches[0][1].to(self.device)
+        feats = [b[0].to(self.device).float() for b in batches]
+        x = torch.stack(feats) if self.layer == WEIGHTED else feats[0]
+        mask = torch.arange(x.shape[-2], device=self.device)[None] < lengths[:, None]
+        return x, mask
 
 
 class ProbeHead(nn.Module):
-    """Pooling + dropout + classifier, with the fine-tuning classifier's parameter names."""
+    """The classifier's head (``heads.build_head``) on what ``ProbeInputs`` reads."""
 
     def __init__(
-        self, pooling: str, hidden: int, n_states: int, dropout: float, n_labels: int
+        self,
+        pooling: str,
+        hidden: int,
+        n_states: int,
+        dropout: float,
+        n_labels: int,
+        layer: int | str = -1,
+        head: str = "linear",
+        standardize: bool = False,
     ) -> None:
         super().__init__()
-        self.pooling = pooling
-        self.pooler, width = make_pooling(pooling, hidden, n_states)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width, n_labels)
-        if pooling == "layer_weighted":
-            nn.init.zeros_(self.pooler.layer_logits)
+        build_head(
+            self,
+            pooling=pooling,
+            layer=layer,
+            head=head,
+            hidden=hidden,
+            n_states=n_states,
+            dropout=dropout,
+            n_labels=n_labels,
+            standardize=standardize,
+        )
+
+    def fit_scaler(self, moments: tuple[np.ndarray, np.ndarray, np.ndarray], idx) -> None:
+        """Standardisation from the frames of clips ``idx`` only (a fold's training clips)."""
+        if self.scaler is not None:
+            self.scaler.fit(*moments, np.asarray(idx))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if self.pooling == "layer_weighted":  # mean of the weighted sum = weighted sum of means
-            pooled = (self.pooler.weights()[None, :, None] * x.float()).sum(1)
-        elif self.pooling == "attention":
-            pooled = self.pooler(x, mask)
-        else:  # mean / max / stats are already the pooled statistics
-            pooled = x
-        return self.classifier(self.dropout(pooled)).float()
+        pooled = self._from_statistics(x) if mask is None else pool_states(self, x, mask)
+        return head_logits(self, pooled)
+
+    def _from_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled vector from per-clip statistics of raw frames: what pooling the
+        standardised (and mixed) frames would give."""
+        x = x.float()
+        s = self.scaler
+        if self.layer == WEIGHTED:  # (B, L+1, H) layer means; the mix of means
+            x = x.transpose(0, 1)
+            return self.layer_mix(x if s is None else s(x, None))
+        if s is None:
+            return x
+        if self.pooling != "stats":  # mean and max commute with x -> (x - m) / s, s > 0
+            return s(x, self.layer)
+        h = x.shape[-1] // 2
+        mean, sd = x[:, :h], x[:, h:]
+        # The std of standardised frames: sqrt(var / s^2 + eps), var = sd^2 - eps (as cached).
+        var = (sd**2 - STATS_EPS).clamp(min=0) / s.std[self.layer] ** 2
+        return torch.cat([s(mean, self.layer), (var + STATS_EPS).sqrt()], -1)

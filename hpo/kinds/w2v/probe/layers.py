@@ -6,8 +6,11 @@ is one) and all L+1 states are stored under the corpus, layer-major, in half pre
 a memory-mapped array: ``states.npy`` (L+1, frames, H). A trial reads only this cache.
 
 Poolings without parameters are functions of per-clip statistics, stored beside it
-(``means.npy``: every layer's per-clip mean, what ``mean`` and ``layer_weighted`` pool), and
-the per-layer max/std the probe needs are computed from the memory map once per layer.
+(``means.npy``: every layer's per-clip mean, what ``mean`` and the layer mix pool;
+``sq_means.npy``: the per-clip mean of squares, from which a fold's standardisation
+statistics are summed), and the per-layer max/std the probe needs are computed from the
+memory map once per layer. A cache written before ``sq_means.npy`` existed gets it added
+(one pass over the memory map) instead of being rebuilt.
 Keyed like the CNN cache (model weights, preprocessing, corpus manifest).
 """
 
@@ -25,7 +28,7 @@ import torch
 
 from hpo.corpus.manifest import Corpus
 from hpo.kinds.w2v.pooling import STATS_EPS
-from hpo.util.io import atomic_dir
+from hpo.util.io import atomic_dir, atomic_path
 from hpo.util.progress import progress_bar
 
 LAYER_CACHE_VERSION = 1
@@ -48,7 +51,13 @@ class LayerCache:
     states: np.ndarray  # (L+1, frames, H) float16, memory-mapped
     offsets: np.ndarray  # (clips+1,)
     means: np.ndarray  # (clips, L+1, H) float32
+    sq_means: np.ndarray  # (clips, L+1, H) float32: the mean of squared frames
     build_seconds: float | None = None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Frames per clip."""
+        return np.diff(self.offsets)
 
     @property
     def n_layers(self) -> int:
@@ -86,7 +95,30 @@ def _open(root: Path, n_clips: int) -> tuple[LayerCache | None, str | None]:
         return None, str(e).splitlines()[0] if str(e) else type(e).__name__
     if len(offsets) != n_clips + 1 or states.shape[1] != offsets[-1] or len(means) != n_clips:
         return None, f"{len(offsets) - 1} clips, {states.shape[1]} frames, {len(means)} means"
-    return LayerCache(root, states, offsets, means), None
+    try:
+        sq_means = np.load(root / "sq_means.npy")
+    except FileNotFoundError:  # a cache an older hpo wrote: complete it once
+        sq_means = _add_sq_means(root, states, offsets)
+    except (OSError, ValueError) as e:
+        return None, str(e).splitlines()[0] if str(e) else type(e).__name__
+    if sq_means.shape != means.shape:
+        return None, f"{len(sq_means)} mean squares for {len(means)} means"
+    return LayerCache(root, states, offsets, means, sq_means), None
+
+
+def _add_sq_means(root: Path, states: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per-clip mean squares of an existing cache's frames, written beside it (atomically:
+    another worker may be reading the cache)."""
+    n = len(offsets) - 1
+    out = np.empty((n, states.shape[0], states.shape[2]), np.float32)
+    for layer in range(states.shape[0]):  # layer-major: one sequential read per layer
+        frames = states[layer]
+        for i in range(n):
+            f = np.asarray(frames[offsets[i] : offsets[i + 1]], dtype=np.float32)
+            out[i, layer] = (f * f).mean(0)
+    with atomic_path(root / "sq_means.npy", durable=False) as tmp, tmp.open("wb") as fh:
+        np.save(fh, out)  # cheap to make again: no fsync
+    return out
 
 
 @torch.no_grad()
@@ -119,6 +151,7 @@ def load_or_build(
     offsets = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     means = np.zeros((len(waves), n_states, hidden), np.float32)
+    sq_means = np.zeros_like(means)
     # replace: a damaged cache in the way is swapped out, not kept.
     with (
         atomic_dir(root, replace=True) as tmp,
@@ -138,12 +171,14 @@ def load_or_build(
             for j, i in enumerate(idx):
                 clip = states[:, j, : int(n_frames[j])]
                 means[i] = clip.mean(1)
+                sq_means[i] = (clip * clip).mean(1)
                 out[:, offsets[i] : offsets[i + 1]] = clip.astype(np.float16)
                 advance()
         out.flush()
         del out
         np.save(tmp / "offsets.npy", offsets)
         np.save(tmp / "means.npy", means)
+        np.save(tmp / "sq_means.npy", sq_means)
     cache, damaged = _open(root, len(waves))
     if cache is None:
         raise OSError(f"{root}: the layer cache just written cannot be read ({damaged})")

@@ -1,6 +1,7 @@
 """The frozen-backbone objective (``[model] finetune = false``, the SUPERB / EmoBox
-protocol): the backbone runs once per clip into the layer cache; each fold trains only
-pooling + dropout + classifier on it, on the training device, with the same folds,
+protocol): the backbone runs once per clip into the layer cache; each fold standardises
+it with its training clips' statistics and trains only the head (layer mix, pooling,
+projector, classifier) on it, on the training device, with the same folds,
 pruning, epoch stage and TensorBoard as fine-tuning."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.w2v.config import layer_and_pooling
 from hpo.kinds.w2v.objective import W2vObjective
 from hpo.kinds.w2v.probe.layers import LayerCache
 from hpo.trial.cv import FoldFn
@@ -64,13 +66,14 @@ class ProbeObjective(W2vObjective):
         )
         self.note_random_init()
         self.y = torch.from_numpy(self.labels).to(self.device)
-        self._inputs: dict[tuple[str, int], Any] = {}
+        self._inputs: dict[tuple[str, int | str], Any] = {}
 
-    def inputs(self, pooling: str):
-        """What heads of ``pooling`` read, built once per worker and kept on the device."""
+    def inputs(self, pooling: str, layer: int | str):
+        """What heads of ``pooling`` on ``layer`` read, built once per worker and kept on
+        the device (raw: each fold's head standardises them with its own statistics)."""
         from hpo.kinds.w2v.probe.head import ProbeInputs
 
-        key = (pooling, self.spec.settings.model.probe_layer)
+        key = (pooling, layer)
         if key not in self._inputs:
             self._inputs[key] = ProbeInputs(self.cache, *key, self.device, self.log)
         return self._inputs[key]
@@ -83,6 +86,7 @@ class ProbeObjective(W2vObjective):
 
         cfg = self.spec.settings.merged(params)
         m, t = cfg["model"], cfg["training"]
+        layer, pooling = layer_and_pooling(m)
         tb = self.announce(trial)
         guard = FoldGuard(trial, self.spec)
         hidden, n_states = self.cache.states.shape[-1], self.cache.n_layers
@@ -93,13 +97,22 @@ class ProbeObjective(W2vObjective):
             def run() -> tuple[dict, float]:
                 # Built in here: the guard frees its memory once this returns or raises.
                 torch.manual_seed(seed)
-                head = ProbeHead(m["pooling"], hidden, n_states, m["dropout"], self.n_labels)
+                head = ProbeHead(
+                    pooling,
+                    hidden,
+                    n_states,
+                    m["dropout"],
+                    self.n_labels,
+                    layer,
+                    m["head"],
+                    m["standardize"],
+                )
                 head.to(self.device)
                 plan = plan_fold(len(fold.train), t)
                 with self.monitor(tb, fold, plan, guard) as monitor:
                     scores = train_head(
                         head,
-                        self.inputs(m["pooling"]),
+                        self.inputs(pooling, layer),
                         self.y,
                         fold.train,
                         fold.valid,
@@ -108,7 +121,7 @@ class ProbeObjective(W2vObjective):
                         plan,
                         self.dtype,
                     )
-                guard.layer_weights(fold, head.pooler)
+                guard.layer_weights(fold, head.layer_mix)
                 assert scores is not None
                 return scores, float(t["epochs"])
 

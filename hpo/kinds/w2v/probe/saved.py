@@ -1,6 +1,7 @@
 """``hpo train`` for a probe: the head trained on the layer cache of every clip, then saved
 with its frozen backbone as the same classifier fine-tuning makes (``hpo predict`` is one),
-reading the layer the probe was trained on (``probe_layer``)."""
+reading the layer the probe was trained on (``probe_layer``) and standardising with the
+statistics of the clips it was trained on (buffers of its head)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     import torch
 
     from hpo.kinds.w2v.backbone import new_classifier
+    from hpo.kinds.w2v.config import layer_and_pooling
     from hpo.kinds.w2v.device import autocast_dtype, training_device
     from hpo.kinds.w2v.monitor import final_fit
     from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
@@ -27,14 +29,25 @@ def train_and_save(cfg: dict[str, Any], corpus, out: Path, reporter) -> None:
     cache = build_layer_cache(corpus, m["name"], t["max_seconds"], reporter, device)
     n_labels = len(corpus.labels)
     torch.manual_seed(t["seed"])
-    head = ProbeHead(m["pooling"], cache.states.shape[-1], cache.n_layers, m["dropout"], n_labels)
+    layer, pooling = layer_and_pooling(m)
+    # An export older than head and standardize: a linear head on raw features, as it ran.
+    head = ProbeHead(
+        pooling,
+        cache.states.shape[-1],
+        cache.n_layers,
+        m["dropout"],
+        n_labels,
+        layer,
+        m.get("head", "linear"),
+        m.get("standardize", False),
+    )
     head.to(device)
     everyone = np.arange(len(corpus.clips))
     plan, monitor = final_fit(len(everyone), t, out, reporter)
     with monitor:
         train_head(
             head,
-            ProbeInputs(cache, m["pooling"], m["probe_layer"], device, log),
+            ProbeInputs(cache, pooling, layer, device, log),
             torch.from_numpy(corpus.label_ids).to(device),
             everyone,
             None,

@@ -36,7 +36,8 @@ def train_head(
     plan: FoldPlan,
     dtype: torch.dtype | None = None,
 ) -> dict | None:
-    """Train ``head`` as ``plan`` says; return its scores on ``valid_idx`` (None without).
+    """Fit ``head``'s standardisation on ``train_idx``, then train it as ``plan`` says;
+    return its scores on ``valid_idx`` (None without).
 
     ``labels``: every clip's class, on the training device (as ``head`` and ``inputs``).
 
@@ -45,6 +46,8 @@ def train_head(
         Screened: the epoch stage stopped the fold.
     """
     device = labels.device
+    if head.scaler is not None:  # from this fold's training clips only, as the class weights
+        head.fit_scaler(inputs.moments, train_idx)
     gen = torch.Generator().manual_seed(int(t["seed"]))
     opt = make_optimizer(head, t["learning_rate"], t["weight_decay"])
     sched = make_schedule(opt, plan.phases)

@@ -123,7 +123,7 @@ def _fold_spread_figure(ranked: list, metric: str):
 
 
 def _layer_weights_figure(bt: Any):
-    """The layer mix a layer_weighted pooling learned (best trial, mean over its folds)."""
+    """The learned layer mix (probe_layer = "weighted") of the best trial, mean over folds."""
     w = np.mean(list(bt.user_attrs["layer_weights"].values()), axis=0)
     fig, ax = _pyplot().subplots(figsize=(7, 3.5))
     ax.bar(range(len(w)), w, color="tab:blue")

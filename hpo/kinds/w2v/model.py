@@ -1,4 +1,5 @@
-"""A wav2vec2-family backbone + pooling + dropout + linear classifier over the corpus's labels.
+"""A wav2vec2-family backbone + the head (``heads.py``: layer, standardisation, pooling,
+dropout, classifier) over the corpus's labels.
 
 The backbone runs through its own ``forward``: its own SpecAugment masking, attention mask,
 layerdrop and (for the layer mix) ``output_hidden_states``; nothing here re-implements

@@ -291,3 +291,17 @@ def test_hpo_train_saves_the_training_statistics_and_predict_reuses_them(
             ]
         )
     torch.testing.assert_close(got, want, atol=5e-3, rtol=5e-3)
+
+
+def test_a_cache_written_before_mean_squares_gets_them_added_not_rebuilt(
+    small_corpus: Path,
+) -> None:
+    built = build_layer_cache(load_corpus(small_corpus), "tiny", MAX_SECONDS)
+    (root,) = {p.parent for p in (small_corpus / "cache" / "layers").rglob("states.npy")}
+    (root / "sq_means.npy").unlink()  # as an older hpo left it
+    states = (root / "states.npy").stat().st_mtime_ns
+    again = build_layer_cache(load_corpus(small_corpus), "tiny", MAX_SECONDS)
+    assert (root / "states.npy").stat().st_mtime_ns == states  # the frames were not rebuilt
+    assert (root / "sq_means.npy").is_file()
+    # From the half-precision frames, so equal to what the build computed up to that rounding.
+    np.testing.assert_allclose(again.sq_means, built.sq_means, rtol=2e-2, atol=1e-3)

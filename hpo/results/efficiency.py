@@ -50,14 +50,15 @@ class Efficiency:
         number = next(n for n, b in self.best_by_trial if b == best)
         at = next(i for i, p in enumerate(self.by_trial) if p.number == number) + 1
         seconds = next(p.seconds for p in self.by_time if p.number == number)
+        # Rounded as every number a person reads is (6 decimals, tenths of a second).
         return {
-            "best": best,
+            "best": round(best, 6),
             "trial": number,
             "finished_to_reach": at,
             "finished": len(self.by_trial),
             "pruned": sum(p.pruned for p in self.by_trial),
-            "seconds_to_reach": seconds,
-            "total_seconds": self.total_seconds,
+            "seconds_to_reach": round(seconds, 1),
+            "total_seconds": round(self.total_seconds, 1),
             "since": len(self.by_trial) - at,
         }
 

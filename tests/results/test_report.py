@@ -242,7 +242,7 @@ def test_report_page_reads_back_in_chromium_with_the_result_on_the_first_screen(
     dom = res.stdout
     assert "<th>mean ± std over folds</th>" in dom and "<td>accuracy</td>" in dom
     assert "bootstrap resamples of the 24 speakers" in dom  # the results table's caption
-    assert "<figcaption>Optimisation history:" in dom
+    assert "<figcaption>Optimisation history, against trials" in dom
     where = json.loads(re.search(r"<title>(.*?)</title>", dom).group(1))
     # Mean ± std, per-label F1 and the confusion matrix above 900 px, no sideways scroll.
     assert max(where["results"], where["per_label"], where["confusion"]) < 900, where

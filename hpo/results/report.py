@@ -90,7 +90,7 @@ def build_report(
     tables = {"results": rt.results_table(s, metric, t.number == bt.number, len(complete))}
     # Named with the score in every format: what its per-speaker statistics came from.
     if norm := trial_speaker_norm(attrs, t):
-        tables["results"].caption += f". Speaker normalisation: {norm.sentence()}"
+        tables["results"].caption += f" Speaker normalisation: {norm.sentence()}."
     if s.confusion is not None:
         tables["per_label"] = rt.per_label_table(s)
         tables["confusion"], tables["confusion_normalised"] = rt.confusion_tables(s)

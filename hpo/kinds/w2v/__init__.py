@@ -89,8 +89,11 @@ class W2vKind(Kind):
         return SpeakerNorm.of(meta["config"].get("model", {}))
 
     def predict(self, model_dir: Path, meta: dict[str, Any], waves, groups=None):
-        if groups is not None and self.speaker_norm(meta).on:
+        if self.speaker_norm(meta).on:
             from hpo.kinds.w2v.probe.saved import predict_normalised
+
+            if groups is None:
+                raise ValueError("a speaker-normalised model needs the statistics' groups")
 
             return predict_normalised(model_dir, waves, groups)
         from hpo.kinds.w2v.saved import predict_proba

@@ -14,7 +14,8 @@ are taken from is the mode, and it is disclosed wherever a score is printed:
     A fixed enrolment set per speaker, never the scored clip: ``enrolment = "clips"`` takes
     ``enrolment_clips`` of the speaker's clips (a count, or a share of each speaker's
     clips) in a fixed, label-blind random order; ``enrolment = "neutral"`` takes the
-    speaker's neutral clips (an enrolment recording whose emotion is known by design).
+    speaker's neutral clips (an enrolment recording whose emotion is known by design),
+    centred on their mean only (``SpeakerNorm.scales``: their spread is not the speaker's).
     What a deployed system does with a short enrolment recording of each new speaker.
 
 Design of ``enrolment`` in cross-validation: leave-one-out, not held-out enrolment clips.
@@ -98,6 +99,16 @@ class SpeakerNorm:
     def on(self) -> bool:
         return self.mode != "off"
 
+    @property
+    def scales(self) -> bool:
+        """Whether the speaker's statistics scale as well as centre. Not for neutral
+        enrolment: the spread of a speaker's few neutral clips is not that speaker's spread
+        across emotions, and dividing by it inflates every emotional deviation (on the
+        synthetic corpus, 6-fold UAR fell to 0.18-0.39 from 0.58 centred only). Centred on
+        the neutral mean, the features are each clip's deviation from the speaker's
+        neutral voice; the pipeline's global scaler (fitted per fold) scales them."""
+        return not (self.mode == "enrolment" and self.enrolment == "neutral")
+
     def short(self) -> str:
         """What ``hpo status`` and the report print: ``enrolment (8 clips)``."""
         if self.mode != "enrolment":
@@ -123,7 +134,7 @@ class SpeakerNorm:
 
     def _what(self) -> str:
         if self.enrolment == "neutral":
-            return "the speaker's other neutral clips"
+            return "the speaker's other neutral clips (centred on their mean, not scaled)"
         c = self.enrolment_clips
         share = f"a share of {c:g} of" if isinstance(c, float) else f"{c} other clips of"
         return f"{share} the speaker's clips (fixed label-blind order)"
@@ -234,16 +245,20 @@ def loo_groups(n: int) -> Groups:
     return [(np.array([i]), ix[ix != i]) for i in ix]
 
 
-def standardise(X: np.ndarray, groups: Groups) -> np.ndarray:
+def standardise(X: np.ndarray, groups: Groups, scale: bool = True) -> np.ndarray:
     """Each group's scored rows z-scored with the mean and std of its statistics rows
-    (their finite values; a non-finite value stays NaN for the pipeline's imputer). Rows
-    in no group are left NaN. Float64 out."""
+    (their finite values; a non-finite value stays NaN for the pipeline's imputer), or only
+    centred on that mean with ``scale=False`` (``SpeakerNorm.scales``). Rows in no group
+    are left NaN. Float64 out."""
     X = np.where(np.isfinite(X), X, np.nan).astype(np.float64)
     out = np.full_like(X, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a feature with no finite value
         for scored, stats in groups:
             mu, sd = np.nanmean(X[stats], 0), np.nanstd(X[stats], 0)
+            if not scale:
+                out[scored] = X[scored] - mu
+                continue
             constant = ~(sd > CONSTANT_RTOL * np.nanmax(np.abs(X[stats]), 0))
             z = (X[scored] - mu) / np.where(constant, 1.0, sd)
             out[scored] = np.where(constant & np.isfinite(z), 0.0, z)

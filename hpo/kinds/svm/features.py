@@ -241,7 +241,7 @@ def normalised(X: np.ndarray, corpus: Corpus, s: FeatureSettings) -> np.ndarray:
     """``X`` (every clip of ``corpus``) normalised per speaker as ``s`` says."""
     if not s.norm.on:
         return X
-    return standardise(X, corpus_groups(s.norm, corpus))
+    return standardise(X, corpus_groups(s.norm, corpus), s.norm.scales)
 
 
 def corpus_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:

@@ -114,5 +114,5 @@ def classify(
         raise ValueError("a speaker-normalised model needs the statistics' groups")
     X = np.stack([features_of(w, s) for w in waves])
     if s.norm.on and groups is not None:
-        X = standardise(X, groups)[scored_clips(groups)]
+        X = standardise(X, groups, s.norm.scales)[scored_clips(groups)]
     return model.predict(X), model.predict_proba(X)

@@ -89,13 +89,13 @@ class W2vKind(Kind):
         return SpeakerNorm.of(meta["config"].get("model", {}))
 
     def predict(self, model_dir: Path, meta: dict[str, Any], waves, groups=None):
-        if self.speaker_norm(meta).on:
+        norm = self.speaker_norm(meta)
+        if norm.on:
             from hpo.kinds.w2v.probe.saved import predict_normalised
 
             if groups is None:
                 raise ValueError("a speaker-normalised model needs the statistics' groups")
-
-            return predict_normalised(model_dir, waves, groups)
+            return predict_normalised(model_dir, waves, groups, norm)
         from hpo.kinds.w2v.saved import predict_proba
 
         return predict_proba(model_dir, meta, waves)

@@ -67,6 +67,12 @@ def test_neutral_enrolment_uses_other_neutral_clips_only() -> None:
         assert not set(scored.tolist()) & set(stats.tolist())
         # 4 neutral clips per speaker: each clip's statistics have 3, whatever its label.
         assert len(stats) == 3
+    # Centred on the other neutral clips' mean, not divided by their (small) spread.
+    norm = SpeakerNorm("enrolment", "neutral")
+    X = np.random.default_rng(0).normal(size=(len(speakers), 4))
+    Z = standardise(X, groups, norm.scales)
+    for scored, stats in groups:
+        assert np.allclose(Z[scored], X[scored] - X[stats].mean(0))
 
 
 def test_transductive_statistics_are_all_of_the_speakers_clips() -> None:

@@ -115,6 +115,7 @@ def test_fine_tuning_refuses_speaker_norm_for_now(tmp_path: Path) -> None:
         load_spec(spec)
 
 
+@pytest.mark.slow  # about 10 s: a study-free hpo train of the tiny probe, then predict
 def test_a_saved_enrolment_probe_normalises_as_it_was_trained(
     tmp_path: Path, w2v_corpus: Path, synth_src: Path
 ) -> None:

@@ -17,7 +17,7 @@ from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
 from hpo.errors import SpecError
 from hpo.kinds import load_spec
-from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups, standardise
+from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups
 from hpo.kinds.w2v.probe.head import ProbeInputs
 from hpo.kinds.w2v.probe.objective import build_layer_cache
 from tests.helpers import write_spec
@@ -52,8 +52,13 @@ def test_pooled_features_are_standardised_by_the_enrolment_clips(w2v_corpus: Pat
         assert len(set(corpus.speakers[np.concatenate([scored, stats])].tolist())) == 1
     x = ProbeInputs(cache, "mean", -1, groups=groups).x
     assert x is not None
-    expected = standardise(cache.means[:, -1], groups)
-    np.testing.assert_allclose(x.cpu().numpy(), expected, atol=1e-5)
+    # Each clip's mean frame, z-scored with the mean and std over every frame of its
+    # statistics clips (the layer's frames, per speaker), computed here from the frames.
+    frames, o = np.asarray(cache.layer(-1), dtype=np.float64), cache.offsets
+    for scored, stats in groups[:8]:
+        pool = np.concatenate([frames[o[j] : o[j + 1]] for j in stats])
+        want = (cache.means[scored, -1] - pool.mean(0)) / pool.std(0)
+        np.testing.assert_allclose(x[scored].cpu().numpy(), want, atol=5e-3, rtol=5e-3)
     raw = ProbeInputs(cache, "mean", -1).x
     assert raw is not None and not torch.allclose(raw.cpu(), x.cpu())
 
@@ -127,7 +132,8 @@ def test_a_saved_enrolment_probe_normalises_as_it_was_trained(
     from hpo.kinds.w2v.probe.head import ProbeHead
 
     one = {"pooling": {"type": "categorical", "choices": ["stats"]}}
-    spec = load_spec(_spec(tmp_path, w2v_corpus, one, pooling="stats", speaker_norm="enrolment"))
+    model = {"pooling": "stats", "probe_layer": -1, "speaker_norm": "enrolment"}
+    spec = load_spec(_spec(tmp_path, w2v_corpus, one, **model))
     cfg = {"kind": "w2v", "name": "p", "data": {"corpus": str(w2v_corpus)}}
     cfg |= spec.settings.merged({"learning_rate": 3e-3, "warmup_ratio": 0.1})
     export = tmp_path / "p-best.toml"
@@ -155,7 +161,8 @@ def test_a_saved_enrolment_probe_normalises_as_it_was_trained(
     meta = {"config": cfg, "kind": "w2v"}
     saved = get_kind("w2v").predict(out, meta, waves, local)
     model, _ = load_saved(out)
-    head = ProbeHead("stats", 32, 3, 0.0, 8).eval()
+    m = cfg["model"]
+    head = ProbeHead("stats", 32, 3, 0.0, 8, -1, m["head"], m["standardize"]).eval()
     head.load_state_dict(model.state_dict(), strict=False)
     cache = build_layer_cache(corpus, "tiny", MAX_SECONDS)
     scored = np.sort(np.concatenate([s for s, _ in groups]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,7 +223,10 @@ def test_a_seven_label_model_predicts_those_seven(studied, prepared: Path, tmp_p
     _cli("export", "--study", "svm", "--storage", str(db), "--out", str(cfg))
     _cli("train", "--config", str(cfg), "--out", str(tmp_path / "model"))
     clips = [str(p) for p in sorted((corpus_dir / "clips" / "03").glob("*.wav"))] * 2
-    doc = json.loads(_cli("predict", "--model", str(tmp_path / "model"), *clips, "--json"))
+    # A speaker-normalised choice takes its statistics from the given clips of speaker 03.
+    norm = tomllib.loads(cfg.read_text())["config"]["features"]["speaker_norm"]
+    given = ["--speaker-norm-from", "given"] if norm != "off" else []
+    doc = json.loads(_cli("predict", "--model", str(tmp_path / "model"), *clips, *given, "--json"))
     assert doc["labels"] == labels
     assert all(
         len(p) == 7 and sum(p) == pytest.approx(1.0, abs=1e-4) for p in doc["predictions"].values()

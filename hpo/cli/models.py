@@ -46,18 +46,44 @@ def train(config_path: Path, out: Path | None, data: Path | None) -> None:
     help="A directory written by hpo train.",
 )
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--enrol",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Enrolment clips of the CLIPS' speaker (a wav file or a directory of them; "
+    "repeatable), apart from the CLIPS: the per-speaker statistics of a speaker-normalised "
+    "model.",
+)
+@click.option(
+    "--speaker-norm-from",
+    "norm_from",
+    type=click.Choice(["given"]),
+    default=None,
+    help="given: a speaker-normalised model takes its per-speaker statistics from the CLIPS "
+    "themselves, as one speaker (at least 8 for a transductive model; each clip's from the "
+    "others for an enrolment one).",
+)
 @json_option
-def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
+def predict(
+    model_dir: Path,
+    clips: tuple[Path, ...],
+    enrol: tuple[Path, ...],
+    norm_from: str | None,
+    as_json: bool,
+) -> None:
     """Print the label and per-label probabilities of each CLIP (any wav; resampled to
     16 kHz), over the labels of the corpus the model was trained on.
 
     The label is the model's decision, the one cross-validation scored (an SVM's: the SVC's
     decision function). The probabilities are calibrated estimates of each label (an SVM's:
     Platt scaling fitted on speaker folds of its training corpus); on a borderline clip the
-    most probable label can differ from the label."""
+    most probable label can differ from the label.
+
+    A model trained with speaker normalisation needs per-speaker statistics: --enrol
+    (enrolment clips of the speaker) or --speaker-norm-from given; the output says which."""
     from hpo.trained.predict import predict as run_predict
 
-    r = run_predict(model_dir, list(clips))
+    r = run_predict(model_dir, list(clips), list(enrol), norm_from)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
@@ -65,6 +91,11 @@ def predict(model_dir: Path, clips: tuple[Path, ...], as_json: bool) -> None:
         click.echo("note: this model was fine-tuned from a RANDOMLY INITIALISED backbone")
     if r["synthetic_training_corpus"]:
         click.echo("note: this model was trained on a SYNTHETIC corpus")
+    norm = r["speaker_norm"]
+    if norm:
+        click.echo(f"speaker norm: {norm['mode']}; statistics from {norm['statistics']}")
+        if "warning" in norm:
+            click.echo(f"warning: {norm['warning']}", err=True)
     for clip, probs in r["predictions"].items():
         label = r["predicted"][clip]
         click.echo(f"{clip}: {label} (p={probs[r['labels'].index(label)]:.2f})")

@@ -131,6 +131,8 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
         b = r["best"]
         if b:
             click.echo(f"  {b['selection']['statement']}")
+            if b["speaker_norm"]:
+                click.echo(f"    speaker norm: {b['speaker_norm']}")
             click.echo(f"    params: {params_text(b['params'])}")
             for m, vals in b["fold_scores"].items():
                 if vals:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from hpo.config.study import StudySpec
     from hpo.corpus.manifest import Corpus
+    from hpo.kinds.speaker_norm import Groups, SpeakerNorm
     from hpo.trial.cv import CvObjective
 
 
@@ -53,21 +54,36 @@ class Kind:
         returns what to add to the model's ``hpo.json``."""
         raise NotImplementedError
 
-    def predict(self, model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities, one row per 16 kHz clip."""
+    def predict(
+        self,
+        model_dir: Path,
+        meta: dict[str, Any],
+        waves: list[np.ndarray],
+        groups: Groups | None = None,
+    ) -> np.ndarray:
+        """Class probabilities, one row per scored 16 kHz clip (see ``classify``)."""
         raise NotImplementedError
 
-    def min_speaker_clips(self, meta: dict[str, Any]) -> int:
-        """The fewest clips of one speaker ``classify`` takes together: above 1 where the
-        saved model normalises features over a speaker's clips (``hpo evaluate`` classifies
-        each speaker's clips together and refuses a speaker with fewer)."""
-        return 1
+    def speaker_norm(self, meta: dict[str, Any]) -> SpeakerNorm:
+        """The saved model's per-speaker normalisation (``hpo.kinds.speaker_norm``): when
+        on, ``classify`` needs the statistics' groups."""
+        from hpo.kinds.speaker_norm import SpeakerNorm
+
+        return SpeakerNorm()
 
     def classify(
-        self, model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
+        self,
+        model_dir: Path,
+        meta: dict[str, Any],
+        waves: list[np.ndarray],
+        groups: Groups | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(class index, class probabilities) per clip. The index is the decision the
+        """(class index, class probabilities) per scored clip. The index is the decision the
         kind's cross-validation scored; by default the most probable class, which a kind
-        whose probabilities are calibrated apart from that decision overrides."""
-        probs = self.predict(model_dir, meta, waves)
+        whose probabilities are calibrated apart from that decision overrides.
+
+        ``groups``: for a model that normalises per speaker, which clips' statistics
+        normalise which clips (``speaker_norm.stats_groups``, ``given_groups``); only their
+        scored clips are classified, in index order. None: every clip, no normalisation."""
+        probs = self.predict(model_dir, meta, waves, groups)
         return probs.argmax(axis=1), probs

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from hpo.config.paths import reports_dir
 from hpo.errors import HpoError
 from hpo.results import report_tables as rt
+from hpo.results.disclosed import trial_speaker_norm
 from hpo.results.edges import space_checks, warnings_html
 from hpo.results.efficiency import search_efficiency
 from hpo.results.figures import FIGURES, history_figure, write_figures
@@ -87,6 +88,9 @@ def build_report(
     selection = best_selection(storage_url, study)
     reruns = stored_reruns(attrs, study)
     tables = {"results": rt.results_table(s, metric, t.number == bt.number, len(complete))}
+    # Named with the score in every format: what its per-speaker statistics came from.
+    if norm := trial_speaker_norm(attrs, t):
+        tables["results"].caption += f" Speaker normalisation: {norm.sentence()}."
     if s.confusion is not None:
         tables["per_label"] = rt.per_label_table(s)
         tables["confusion"], tables["confusion_normalised"] = rt.confusion_tables(s)

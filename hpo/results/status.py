@@ -7,6 +7,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.results.disclosed import trial_speaker_norm
 from hpo.results.edges import space_checks
 from hpo.results.honest import best_selection
 from hpo.study.storage import load_study, open_storage, study_names
@@ -33,6 +34,8 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
                 "value": bt.value,
                 "label": cv_value(bt, metric).label,  # "mean over 6/6 folds"
                 "params": bt.params,
+                # What the score's per-speaker statistics came from: part of what it means.
+                "speaker_norm": _norm(attrs, bt),
                 "fold_scores": {
                     m: bt.user_attrs.get(f"fold_{m}") for m in ("accuracy", "uar", "macro_f1")
                 },
@@ -57,6 +60,11 @@ def study_status(storage_url: str, name: str | None = None) -> list[dict[str, An
             }
         )
     return out
+
+
+def _norm(attrs: dict[str, Any], trial: FrozenTrial) -> str | None:
+    norm = trial_speaker_norm(attrs, trial)
+    return norm.short() if norm else None
 
 
 def best_pruned(trials: list[FrozenTrial], metric: str, maximize: bool) -> dict | None:

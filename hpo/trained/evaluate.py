@@ -13,8 +13,9 @@ labels by the model's probabilities (an SVM's are Platt-calibrated apart from it
 the score of a model that knew only the shared labels.
 
 Each speaker's clips are classified together, so a model that normalises features per
-speaker is normalised over each evaluated speaker's own clips, as in cross-validation: all
-of them, of shared labels or not, since the normalisation uses no labels.
+speaker is normalised over each evaluated speaker's own clips by the rule it was
+cross-validated with (``hpo.kinds.speaker_norm``: all of them for ``transductive``, of
+shared labels or not; leave-one-out enrolment statistics for ``enrolment``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hpo.corpus.audio import load_clip
 from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
+from hpo.kinds.speaker_norm import MIN_GIVEN_CLIPS, stats_groups
 from hpo.results.tables import FORMATS, Table
 from hpo.trained.predict import read_meta
 
@@ -96,16 +98,27 @@ def _classify_by_speaker(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(decision, probabilities) of every clip, each speaker's clips classified together."""
     kind = get_kind(meta["kind"])
-    least = kind.min_speaker_clips(meta)
+    norm = kind.speaker_norm(meta)
     groups = {s: np.flatnonzero(corpus.speakers == s) for s in dict.fromkeys(corpus.speakers)}
-    few = [(s, len(ix)) for s, ix in groups.items() if len(ix) < least]
-    if few:
+    few = [(s, len(ix)) for s, ix in groups.items() if len(ix) < MIN_GIVEN_CLIPS]
+    if norm.mode == "transductive" and few:
         raise HpoError(
             f"{corpus.root}: speaker {few[0][0]} has {few[0][1]} clips, but the model "
             f"{model_dir} normalises features over each speaker's clips and needs at least "
-            f"{least}; evaluate on a corpus with more clips per speaker, or a model trained "
-            "without speaker normalisation"
+            f"{MIN_GIVEN_CLIPS}; evaluate on a corpus with more clips per speaker, or a model "
+            "trained without speaker normalisation"
         )
+    # The model's own rule on each evaluated speaker's clips, as in its cross-validation
+    # (enrolment: the same leave-one-out statistics; labels only pick neutral clips).
+    names = [c.label for c in corpus.clips]
+    stats = (
+        {
+            s: stats_groups(norm, np.zeros(len(ix)), [names[i] for i in ix], str(corpus.root))
+            for s, ix in groups.items()
+        }
+        if norm.on
+        else {}
+    )
     n_labels = len(meta["labels"])
     decided = np.empty(len(corpus.clips), dtype=np.int64)
     probs = np.empty((len(corpus.clips), n_labels))
@@ -113,7 +126,7 @@ def _classify_by_speaker(
         if progress:
             progress(f"speaker {speaker} ({k}/{len(groups)}): {len(ix)} clips")
         waves = [load_clip(str(corpus.clip_path(corpus.clips[i]))) for i in ix]
-        d, p = kind.classify(model_dir, meta, waves)
+        d, p = kind.classify(model_dir, meta, waves, stats.get(speaker))
         if np.shape(p)[1] != n_labels:
             # A label without a probability (or the reverse) would misname every prediction.
             raise HpoError(
@@ -136,6 +149,7 @@ def _model_info(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "cv_value": origin.get("cv_value"),
         "trained_on": meta.get("trained_on", {}),
         "random_init_model": bool(meta.get("random_init_model", False)),
+        "speaker_norm": get_kind(meta["kind"]).speaker_norm(meta).sentence(),
     }
 
 
@@ -225,6 +239,7 @@ def _provenance(ev: Evaluation) -> Table:
     table.add("kind", m["kind"], None)
     table.add("study, trial", f"{_or_dash(m['study'])}, trial {_or_dash(m['trial'])}", None)
     table.add("cross-validated", cv, None)
+    table.add("speaker norm", m["speaker_norm"], None)
     return table
 
 

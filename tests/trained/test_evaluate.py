@@ -167,12 +167,13 @@ def test_each_evaluated_speaker_is_normalised_over_their_own_clips(
     per_speaker = {}
     for s in dict.fromkeys(corpus.speakers):
         ix = np.flatnonzero(corpus.speakers == s)
-        decided, _ = kind.classify(model, meta, [waves[i] for i in ix])
+        every = [(np.arange(len(ix)),) * 2]  # transductive: all the speaker's clips
+        decided, _ = kind.classify(model, meta, [waves[i] for i in ix], every)
         per_speaker |= {corpus.clips[i].path: labels[d] for i, d in zip(ix, decided, strict=True)}
     got = {c["path"]: c["predicted"] for c in evaluated["clips"]}
     assert got == {p: lab for p, lab in per_speaker.items() if p in got}
     # All clips as one speaker (what 'hpo predict' does with what it is given) differs.
-    decided, _ = kind.classify(model, meta, waves)
+    decided, _ = kind.classify(model, meta, waves, [(np.arange(len(waves)),) * 2])
     as_one = {c.path: labels[d] for c, d in zip(corpus.clips, decided, strict=True)}
     assert got != {p: lab for p, lab in as_one.items() if p in got}
 

@@ -42,22 +42,20 @@ class SvmKind(Kind):
 
         return train_and_save(cfg, corpus, out)
 
-    def predict(self, model_dir: Path, meta: dict[str, Any], waves):
-        return self.classify(model_dir, meta, waves)[1]
+    def predict(self, model_dir: Path, meta: dict[str, Any], waves, groups=None):
+        return self.classify(model_dir, meta, waves, groups)[1]
 
-    def min_speaker_clips(self, meta: dict[str, Any]) -> int:
+    def speaker_norm(self, meta: dict[str, Any]):
         from hpo.kinds.svm.config import FeatureSettings
-        from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS
 
-        norm = FeatureSettings(**meta["config"]["features"]).speaker_norm
-        return MIN_SPEAKER_CLIPS if norm else 1
+        return FeatureSettings(**meta["config"]["features"]).norm
 
-    def classify(self, model_dir: Path, meta: dict[str, Any], waves):
+    def classify(self, model_dir: Path, meta: dict[str, Any], waves, groups=None):
         from hpo.kinds.svm.model import classify
 
         # The SVC's own decision, which cross-validation scored, not the arg-max of the
         # calibrated probabilities.
-        return classify(model_dir, meta, waves)
+        return classify(model_dir, meta, waves, groups)
 
 
 KIND = SvmKind()

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from hpo.config.space import Param
 from hpo.config.tables import build_sections
 from hpo.errors import SpecError
+from hpo.kinds import speaker_norm as spknorm
 
 SECTIONS = ("features", "svm")
 SVC_PARAMS = {"kernel", "C", "gamma", "degree", "coef0"}
@@ -67,11 +68,18 @@ class FeatureSettings:
     fmax: float = 500.0
     trim_db: float | None = 30.0  # strip leading/trailing silence; none = keep it
     stats: list[str] = field(default_factory=lambda: ["mean", "std"])
-    # Standardise each feature within each speaker (over that speaker's own clips, labels
-    # unused) before the global scaler: removes voice and recording differences. Validation
-    # speakers are normalised with their own statistics, so no speaker crosses a fold; but
-    # predicting then needs several clips of the same speaker.
-    speaker_norm: bool = False
+    # Standardise each feature within each speaker before the global scaler: removes voice
+    # and recording differences. "off", "transductive" (over all of the speaker's clips,
+    # the scored one included) or "enrolment" (over `enrolment_clips` other clips of the
+    # speaker, or its other neutral clips with enrolment = "neutral"); see
+    # hpo.kinds.speaker_norm. Old files' true / false mean transductive / off.
+    speaker_norm: bool | Literal["off", "transductive", "enrolment"] = "off"
+    enrolment: Literal["clips", "neutral"] = "clips"
+    enrolment_clips: int | float = 8  # a count, or a share (0-1) of each speaker's clips
+
+    @property
+    def norm(self) -> spknorm.SpeakerNorm:
+        return spknorm.SpeakerNorm.of(self)
 
     @property
     def sets(self) -> tuple[str, ...]:
@@ -94,6 +102,7 @@ class FeatureSettings:
             raise SpecError(f"{where}: sizes must be positive")
         if not 0 < self.fmin < self.fmax < self.sample_rate / 2:
             raise SpecError(f"{where}: needs 0 < fmin < fmax < sample_rate/2")
+        spknorm.check(self.norm, where)
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ class Settings:
         features = dataclasses.asdict(self.features) | {
             FEATURE_PARAMS[k]: v for k, v in params.items() if k in FEATURE_PARAMS
         }
+        # A stored trial of an older study says true / false: the mode it ran.
+        features["speaker_norm"] = spknorm.mode_name(features["speaker_norm"])
         return {"features": features, "svm": svm}
 
     def feature_variants(self, space: tuple[Param, ...]) -> list[FeatureSettings]:
@@ -176,6 +187,10 @@ class Settings:
         param = next((p for p in space if p.name == "feature_set"), None)
         named = getattr(param.distribution, "choices", ()) if param else (self.features.set,)
         return any(len(set_parts(n)) > 1 for n in named)
+
+    def norm_variants(self, space: tuple[Param, ...]) -> list[spknorm.SpeakerNorm]:
+        """Every speaker normalisation a trial of ``space`` may use."""
+        return spknorm.variants(self.features.norm, space)
 
 
 def _valid_k(k: object) -> bool:
@@ -215,6 +230,6 @@ def _bad_value(name: str, dist: Any) -> tuple[Any, tuple]:
         values = choices if choices is not None else (dist.low,)
         bad = [c for c in values if not _valid_k(c)]
         return (bad[0] if bad else None), ("all", "a positive integer")
-    allowed = {"speaker_norm": (True, False)}.get(name)
+    allowed = {"speaker_norm": (*spknorm.MODES, True, False)}.get(name)
     bad = [c for c in choices or () if allowed is not None and c not in allowed]
     return (bad[0] if bad else None), allowed or ()

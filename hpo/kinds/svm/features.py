@@ -21,18 +21,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from hpo.corpus.audio import load_clip
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups, standardise, stats_groups
 from hpo.kinds.svm.config import FeatureSettings
 from hpo.util.io import atomic_path
 from hpo.util.parallel import pmap
 
 FEATURE_VERSION = 1  # bump when the computation below changes
+# Settings applied after the cache (hpo.kinds.speaker_norm): not part of its key.
+NORM_KEYS = ("speaker_norm", "enrolment", "enrolment_clips")
 OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 _SMILE: dict[str, object] = {}  # one extractor per set and process
 
@@ -184,7 +186,7 @@ def _one(args: tuple[str, FeatureSettings]) -> np.ndarray:
 
 def cache_key(corpus: Corpus, s: FeatureSettings) -> str:
     # Speaker normalisation is applied after the cache: it does not change what is stored.
-    settings = {k: v for k, v in dataclasses.asdict(s).items() if k != "speaker_norm"}
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in NORM_KEYS}
     if s.set != "librosa":  # librosa's settings do not touch openSMILE's features
         from importlib.metadata import version
 
@@ -229,41 +231,19 @@ def set_widths(corpus: Corpus, s: FeatureSettings) -> list[tuple[str, int]]:
     return [(name, load_features(corpus, s.part(name)).shape[1]) for name in s.sets]
 
 
-MIN_SPEAKER_CLIPS = 8
-
-
-# A feature counts as constant within a speaker when its deviation there is at most one
-# float32 step of its values (features are stored as float32): that much is rounding, not
-# variation. Any larger deviation, however small in absolute terms, is divided by: openSMILE's
-# features come in arbitrary units (energies of 1e-9 are ordinary), so an absolute floor
-# (the old 1e-8) would depend on the unit and silently leave some features unscaled. This
-# is scikit-learn's rule for near-zero scale (StandardScaler keeps a feature unscaled only
-# when its variance is within rounding of zero, relative to its mean) at the precision the
-# features are stored in. A constant feature becomes 0 for that speaker (centred, unscaled).
-CONSTANT_RTOL = float(np.finfo(np.float32).eps)
-
-
 def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Z-score every feature within each speaker's own clips (no labels involved).
+    """Z-score every feature within each speaker's own clips, all of them (transductive;
+    no labels involved). Float64 out; see ``hpo.kinds.speaker_norm.standardise``."""
+    return standardise(X, stats_groups(SpeakerNorm("transductive"), speakers))
 
-    Statistics come from the speaker's finite values; a non-finite value stays NaN for the
-    pipeline's imputer. Float64 out."""
-    X = np.where(np.isfinite(X), X, np.nan).astype(np.float64)
-    out = np.empty_like(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a speaker with no finite value
-        for spk in np.unique(speakers):
-            m = speakers == spk
-            mu, sd = np.nanmean(X[m], 0), np.nanstd(X[m], 0)
-            constant = ~(sd > CONSTANT_RTOL * np.nanmax(np.abs(X[m]), 0))
-            z = (X[m] - mu) / np.where(constant, 1.0, sd)
-            out[m] = np.where(constant & np.isfinite(z), 0.0, z)
-    return out
+
+def normalised(X: np.ndarray, corpus: Corpus, s: FeatureSettings) -> np.ndarray:
+    """``X`` (every clip of ``corpus``) normalised per speaker as ``s`` says."""
+    if not s.norm.on:
+        return X
+    return standardise(X, corpus_groups(s.norm, corpus), s.norm.scales)
 
 
 def corpus_features(corpus: Corpus, s: FeatureSettings, jobs: int | None = None) -> np.ndarray:
     """Features of every clip, speaker-normalised when the settings ask for it."""
-    X = load_features(corpus, s, jobs)
-    if s.speaker_norm:
-        X = speaker_normalize(X, corpus.speakers)
-    return X
+    return normalised(load_features(corpus, s, jobs), corpus, s)

@@ -4,20 +4,23 @@
 (``pipeline.make_pipeline``: imputation, standardisation, the unit-norm scaling of
 scale-free C and gamma, the SVC) fitted on every training clip, whose ``predict`` is the SVC
 decision cross-validation scored, and per-label probabilities from Platt scaling fitted on
-the corpus's speaker folds. Only speaker normalisation runs before it, on the clips' own
-speaker (see ``features.speaker_normalize``). A fused feature set's pipeline standardises
-and weighs each set apart (``pipeline.fused_blocks``); ``hpo.json`` names the sets and
-their widths (``fused_sets``).
+the corpus's speaker folds. Only speaker normalisation runs before it, with statistics the
+caller names (``hpo.kinds.speaker_norm``: the speaker's enrolment clips, or the clips given).
+A fused feature set's pipeline standardises and weighs each set apart
+(``pipeline.fused_blocks``); ``hpo.json`` names the sets and their widths (``fused_sets``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpo.errors import HpoError
+
+if TYPE_CHECKING:
+    from hpo.kinds.speaker_norm import Groups
 
 
 def calibration_splits(corpus) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -79,12 +82,19 @@ def feature_settings(cfg: dict[str, Any]):
 
 
 def classify(
-    model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
+    model_dir: Path,
+    meta: dict[str, Any],
+    waves: list[np.ndarray],
+    groups: Groups | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(class index, per-label probabilities) of each clip, all taken as one speaker."""
+    """(class index, per-label probabilities) of each scored clip. A model that normalises
+    per speaker needs ``groups`` (``hpo.kinds.speaker_norm``: which clips' statistics
+    normalise which clips); then only the groups' scored clips are classified, in index
+    order (enrolment clips among ``waves`` are not)."""
     import joblib
 
-    from hpo.kinds.svm.features import MIN_SPEAKER_CLIPS, features_of, speaker_normalize
+    from hpo.kinds.speaker_norm import scored_clips, standardise
+    from hpo.kinds.svm.features import features_of
     from hpo.kinds.svm.pipeline import SpeakerCalibrated
 
     try:
@@ -100,13 +110,9 @@ def classify(
             "train the model again with 'hpo train'"
         )
     s = feature_settings(meta["config"])
-    if s.speaker_norm and len(waves) < MIN_SPEAKER_CLIPS:
-        raise HpoError(
-            f"{model_dir}: this SVM normalises features per speaker; give at least "
-            f"{MIN_SPEAKER_CLIPS} clips of one speaker (all clips given are taken as one "
-            "speaker), or train with speaker_norm = false"
-        )
+    if s.norm.on and groups is None:
+        raise ValueError("a speaker-normalised model needs the statistics' groups")
     X = np.stack([features_of(w, s) for w in waves])
-    if s.speaker_norm:
-        X = speaker_normalize(X, np.zeros(len(X)))
+    if s.norm.on and groups is not None:
+        X = standardise(X, groups, s.norm.scales)[scored_clips(groups)]
     return model.predict(X), model.predict_proba(X)

@@ -19,17 +19,18 @@ from sklearn.exceptions import ConvergenceWarning
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold, corpus_folds
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.speaker_norm import corpus_groups
 from hpo.kinds.svm.config import FeatureSettings
-from hpo.kinds.svm.features import load_features, speaker_normalize
+from hpo.kinds.svm.features import load_features, normalised
 from hpo.kinds.svm.kernels import FoldGram, fold_gram, fused_gram, kernels, precomputed_svc
 from hpo.kinds.svm.pipeline import is_unit
 from hpo.trial.cv import CvObjective, FoldFn
 from hpo.trial.metrics import fold_scores
 
 # Fold layouts x preprocessing variants kept (each ~12 MB on RAVDESS): the shipped study's
-# 6 folds x 8 variants (3 sets x speaker_norm, and ComParE's select_k) fit; nested CV's
-# inner layouts are computed again when evicted.
-MAX_GRAMS = 48
+# 6 folds x 12 variants (3 sets x 3 speaker_norm modes, and ComParE's select_k) fit; nested
+# CV's inner layouts are computed again when evicted.
+MAX_GRAMS = 72
 
 
 class SvmObjective(CvObjective):
@@ -43,7 +44,7 @@ class SvmObjective(CvObjective):
     def __init__(self, spec: StudySpec, corpus: Corpus, reporter=None) -> None:
         self.spec = spec
         self.reporter = reporter
-        self.speakers = corpus.speakers
+        self.corpus = corpus
         self.raw = {
             s.set: load_features(corpus, s) for s in spec.settings.feature_variants(spec.space)
         }
@@ -51,15 +52,20 @@ class SvmObjective(CvObjective):
         self.n_classes = len(corpus.labels)
         self.folds = corpus_folds(corpus, spec.data.folds)
         self._grams: OrderedDict[tuple, FoldGram] = OrderedDict()
-        self._normalised: dict[str, np.ndarray] = {}
+        self._normalised: dict[tuple, np.ndarray] = {}
+        for n in spec.settings.norm_variants(spec.space):
+            # A speaker too small for a searched enrolment rule: refused now, not in trial 7.
+            corpus_groups(n, corpus)
 
     def features(self, s: FeatureSettings) -> np.ndarray:
-        if not s.speaker_norm:
+        if not s.norm.on:
             return self.raw[s.set]
-        # Normalised once per set (a second on ComParE), not once per fold's Gram matrices.
-        if s.set not in self._normalised:
-            self._normalised[s.set] = speaker_normalize(self.raw[s.set], self.speakers)
-        return self._normalised[s.set]
+        # Normalised once per set and mode (a second on ComParE), not once per fold's Gram
+        # matrices: a speaker's statistics come from its own clips, the same in every fold.
+        key = (s.set, s.norm)
+        if key not in self._normalised:
+            self._normalised[key] = normalised(self.raw[s.set], self.corpus, s)
+        return self._normalised[key]
 
     def gram(self, s: FeatureSettings, fold: Fold, svm: dict) -> FoldGram:
         if len(s.sets) > 1:
@@ -74,7 +80,7 @@ class SvmObjective(CvObjective):
         if k != "all" and k >= self.raw[s.set].shape[1]:
             svm = {**svm, "select_k": "all"}
         # Everything the preprocessing depends on; a trial's kernel, C and gamma are not.
-        prep = (s.set, s.speaker_norm, is_unit(svm), svm.get("select_k", "all"))
+        prep = (s.set, s.norm, is_unit(svm), svm.get("select_k", "all"))
         key = (*prep, fold.train.tobytes(), fold.valid.tobytes())
         if key not in self._grams:
             self._grams[key] = fold_gram(self.features(s), self.y, fold, svm)
@@ -86,6 +92,8 @@ class SvmObjective(CvObjective):
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
         merged = self.spec.settings.merged(params)
         svm, s = merged["svm"], FeatureSettings(**merged["features"])
+        # Disclosed on the trial, whether searched or fixed: what its statistics came from.
+        trial.set_user_attr("speaker_norm", s.norm.short())
 
         def fit_and_score(fold: Fold) -> dict:
             k_train, k_valid = kernels(svm, self.gram(s, fold, svm))

@@ -13,6 +13,7 @@ from hpo.config.space import Param, parse_space
 from hpo.config.study import ObjectiveSpec
 from hpo.config.tables import build_sections
 from hpo.errors import SpecError
+from hpo.kinds import speaker_norm as spknorm
 
 SECTIONS = ("model", "training")
 # How a layer's frames become one vector per clip. "layer_weighted" is the older name of
@@ -39,6 +40,7 @@ SEARCHABLE = {
     "dropout": "model",
     "probe_layer": "model",
     "head": "model",
+    "speaker_norm": "model",
 }
 TINY = "tiny"
 # Settings that one path reads and the other does not: a study file that sets one on the
@@ -55,7 +57,10 @@ FINETUNE_ONLY = {
         "head_only_ratio",
     ),
 }
-PROBE_ONLY = {"model": ("probe_layer", "head", "standardize")}
+# Per-speaker normalisation (hpo.kinds.speaker_norm) is so far the probe's only: a
+# fine-tuning study that sets it (or searches it: W2vKind.check) is refused.
+NORM_KEYS = ("speaker_norm", "enrolment", "enrolment_clips")
+PROBE_ONLY = {"model": ("probe_layer", "head", "standardize", *NORM_KEYS)}
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,22 @@ class ModelSettings:
     # With finetune = false: z-score each layer's frames with the mean and std over the
     # fold's training clips' frames before pooling (older studies: not standardised).
     standardize: bool = True
+    # With finetune = false: per-speaker standardisation of each layer's frames before
+    # pooling (and before the fold's standardisation above), as the SVM's [features]
+    # speaker_norm: the same modes and enrolment rule (hpo.kinds.speaker_norm), so the two
+    # kinds compare on equal terms. "off", "transductive" or "enrolment".
+    speaker_norm: Literal["off", "transductive", "enrolment"] = "off"
+    enrolment: Literal["clips", "neutral"] = "clips"
+    enrolment_clips: int | float = 8  # a count, or a share (0-1) of each speaker's clips
+
+    @property
+    def norm(self) -> spknorm.SpeakerNorm:
+        return spknorm.SpeakerNorm.of(self)
 
     def check(self, where: str) -> None:
         if not 0 <= self.dropout < 1 or not 0 <= self.mask_time_prob < 1:
             raise SpecError(f"{where}: 'dropout' and 'mask_time_prob' must be in [0, 1)")
+        spknorm.check(self.norm, where)
 
 
 @dataclass(frozen=True)
@@ -318,6 +335,13 @@ def check_space(space: tuple[Param, ...], where: str) -> None:
                 raise SpecError(
                     f"{where}: [space.probe_layer] {what} is not a layer: use an int range, "
                     f'or choices of layer numbers and "{WEIGHTED}"'
+                )
+        if p.name == "speaker_norm":
+            bad = [c for c in getattr(p.distribution, "choices", [None]) if c not in spknorm.MODES]
+            if bad:
+                raise SpecError(
+                    f"{where}: [space.speaker_norm] must be categorical over "
+                    f"{', '.join(spknorm.MODES)}, got {bad[0]!r}"
                 )
         if p.name == "head":
             bad = [c for c in getattr(p.distribution, "choices", ()) if c not in HEADS]

@@ -201,22 +201,24 @@ def test_train_saves_every_step_and_predict_applies_them(
     absolute = meta["svc_on_standardised_features"]
     assert absolute["C"] == pytest.approx(0.7 / (Xs.shape[1] * Xs.var()), rel=1e-9)
     clips = [str(p) for p in sorted((synth_src / "Actor_05").glob("*.wav"))[:8]]
-    res = run.invoke(cli, ["predict", "--model", str(out), *clips, "--json"])
+    given = ["--speaker-norm-from", "given"]  # a transductive model: the clips' own statistics
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given, "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     probs = np.array(list(doc["predictions"].values()))
     assert probs.shape == (8, len(corpus.labels)) and np.allclose(probs.sum(1), 1, atol=1e-4)
     # The text names each clip's label (the SVC's decision) with that label's probability.
-    res = run.invoke(cli, ["predict", "--model", str(out), *clips])
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given])
     assert res.exit_code == 0, res.output
-    heads = [line for line in res.output.splitlines() if not line.startswith((" ", "note:"))]
+    said = (" ", "note:", "speaker norm:", "warning:")
+    heads = [line for line in res.output.splitlines() if not line.startswith(said)]
     assert heads == [
         f"{c}: {doc['predicted'][c]} (p={p[corpus.labels.index(doc['predicted'][c])]:.2f})"
         for c, p in zip(clips, probs, strict=True)
     ]
     # A damaged model file is one line, not a traceback.
     (out / "model.joblib").write_bytes(b"not a pickle at all")
-    res = run.invoke(cli, ["predict", "--model", str(out), *clips])
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given])
     assert res.exit_code == 2 and "model.joblib: cannot be loaded" in res.output
     assert len(res.output.strip().splitlines()) == 1
 

@@ -105,7 +105,9 @@ def held_out(request, prepared: Path, tmp_path_factory: pytest.TempPathFactory) 
             for i in fold.valid
             if corpus.speakers[i] == actor
         ]
-        res = run.invoke(cli, ["predict", "--model", str(model), *clips, "--json"])
+        # A transductive model's statistics: the speaker's given clips, as in CV.
+        given = ["--speaker-norm-from", "given"] if request.param else []
+        res = run.invoke(cli, ["predict", "--model", str(model), *clips, *given, "--json"])
         assert res.exit_code == 0, res.output
         doc = json.loads(res.stdout)
         predicted |= doc["predicted"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -114,8 +115,11 @@ def test_probe_study_trains_the_head_only_and_round_trips(
     res = run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "head.json").read_text())["probe"] is True
-    clip = str(sorted((synth_src / "Actor_02").glob("*.wav"))[0])
-    res = run.invoke(cli, ["predict", "--model", str(out), clip, "--json"])
+    clip, *others = [str(p) for p in sorted((synth_src / "Actor_02").glob("*.wav"))]
+    # speaker_norm is searched: a normalised best trial takes the speaker's other clips.
+    norm = tomllib.loads(cfg.read_text())["config"]["model"]["speaker_norm"]
+    enrol = [] if norm == "off" else ["--enrol", others[0], "--enrol", others[1]]
+    res = run.invoke(cli, ["predict", "--model", str(out), clip, *enrol, "--json"])
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)["predictions"][clip]) == 8
 

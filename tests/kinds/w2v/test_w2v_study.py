@@ -178,15 +178,18 @@ def test_export_train_predict_w2v_and_svm(
             head = json.loads((out / "head.json").read_text())
             assert head["labels"][0] == "neutral" and head["pooling"] == "stats"
             assert meta["backbone"] == "wav2vec2"  # the family, recorded for predict
-        res = run.invoke(cli, ["predict", "--model", str(out), *clips, "--json"])
+        # The SVM (transductive): the given clips' own statistics, as its CV had them.
+        given = ["--speaker-norm-from", "given"] if name == "svm" else []
+        res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given, "--json"])
         assert res.exit_code == 0, res.output
-        doc = json.loads(res.output)
+        doc = json.loads(res.stdout)
         assert list(doc["predictions"]) == clips
         for probs in doc["predictions"].values():
             assert len(probs) == 8 and sum(probs) == pytest.approx(1.0, abs=1e-4)
         assert doc["labels"][0] == "neutral"
     # Per-speaker normalisation cannot work on one clip: a clear refusal, not a guess.
-    res = run.invoke(cli, ["predict", "--model", str(tmp_path / "models" / "svm"), clips[0]])
+    svm_model = ["predict", "--model", str(tmp_path / "models" / "svm"), clips[0]]
+    res = run.invoke(cli, [*svm_model, "--speaker-norm-from", "given"])
     assert res.exit_code == 2 and "at least 8 clips of one speaker" in res.output
     res = run.invoke(
         cli, ["predict", "--model", str(tmp_path / "models" / "svm"), str(tmp_path / "nope.wav")]

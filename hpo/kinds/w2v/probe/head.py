@@ -8,6 +8,12 @@ an epoch is a few matrix products; ``attention``, and max / stats / attention of
 gather frames. Standardising frames is an affine map per dimension, so it carries over to
 those statistics exactly (see ``ProbeHead._from_statistics``). Everything the head reads
 lives on the training device.
+
+Per-speaker normalisation (``[model] speaker_norm``, ``hpo.kinds.speaker_norm``) is an
+affine map per clip and dimension as well (each layer's frames z-scored with the mean and
+std over every frame of the clip's statistics clips, computed from the cached per-clip
+moments), so ``ProbeInputs`` applies it to the statistics, the frames and the moments the
+fold's standardisation is fitted from alike: the head sees per-speaker normalised frames.
 """
 
 from __future__ import annotations
@@ -18,10 +24,36 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpo.kinds.speaker_norm import CONSTANT_RTOL, Groups
 from hpo.kinds.w2v.config import WEIGHTED
 from hpo.kinds.w2v.heads import build_head, head_logits, pool_states, resolve
 from hpo.kinds.w2v.pooling import STATS_EPS
 from hpo.kinds.w2v.probe.layers import LayerCache
+
+
+def speaker_affine(
+    cache: LayerCache, groups: Groups, scale: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip, layer and dimension the (shift, factor) that z-score a clip's frames with
+    the mean and std over every frame of its group's statistics clips (``groups``; never
+    the scored clip for enrolment), from the cached per-clip means and mean squares. A
+    dimension constant over those frames gets factor 0 (the SVM's rule: constant -> 0);
+    ``scale=False`` (neutral enrolment): factor 1, centred only. Two (N, L+1, H) float32."""
+    means = cache.means.astype(np.float64)
+    squares = cache.sq_means.astype(np.float64)
+    frames = cache.lengths.astype(np.float64)
+    shift = np.zeros(means.shape, np.float32)
+    factor = np.ones(means.shape, np.float32)
+    for scored, stats in groups:
+        w = frames[stats] / frames[stats].sum()
+        mu = np.einsum("c,clh->lh", w, means[stats])
+        var = np.einsum("c,clh->lh", w, squares[stats]) - mu**2
+        spread = np.sqrt(np.maximum(var, 0.0))
+        shift[scored] = mu
+        if scale:
+            varies = (spread > 0) & (spread > CONSTANT_RTOL * np.abs(mu))
+            factor[scored] = np.where(varies, 1 / np.where(varies, spread, 1.0), 0.0)
+    return shift, factor
 
 
 def reads_statistics(layer: int | str, pooling: str) -> bool:
@@ -39,15 +71,27 @@ class ProbeInputs:
         layer: int | str,
         device: torch.device | str = "cpu",
         log: Callable[[str], None] | None = None,
+        groups: Groups | None = None,
+        scale: bool = True,
     ) -> None:
+        """``groups``: per-speaker normalisation (which clips' statistics normalise which
+        clips; None: none); ``scale=False``: centred only (``SpeakerNorm.scales``)."""
         from hpo.kinds.w2v.bank import FeatureCache, FrameBank
         from hpo.kinds.w2v.device import place_cache
 
         self.layer, self.pooling = resolve(pooling, layer, cache.n_layers)
+        means_np, squares = cache.means, cache.sq_means
+        self.shift: torch.Tensor | None = None
+        self.factor: torch.Tensor | None = None
+        if groups is not None:
+            shift, factor = speaker_affine(cache, groups, scale)
+            # The clips' moments after the affine map: what every fold then standardises.
+            squares = factor**2 * (squares - 2 * shift * means_np + shift**2)
+            means_np = (means_np - shift) * factor
         # The frame moments standardisation is fitted from (per clip, every layer).
-        self.moments = (cache.means, cache.sq_means, cache.lengths)
+        self.moments = (means_np, squares, cache.lengths)
         device = torch.device(device)
-        means = torch.from_numpy(cache.means)
+        means = torch.from_numpy(np.ascontiguousarray(means_np, dtype=np.float32))
         self.x: torch.Tensor | None = None
         self.banks: list = []
         if reads_statistics(self.layer, self.pooling):
@@ -56,8 +100,18 @@ class ProbeInputs:
             elif self.pooling == "mean":
                 self.x = means[:, self.layer]
             else:
-                mx, sd = map(torch.from_numpy, cache.clip_stats(self.layer))
-                self.x = mx if self.pooling == "max" else torch.cat([means[:, self.layer], sd], -1)
+                mx, sd = cache.clip_stats(self.layer)
+                if groups is not None:  # max and std of the affinely mapped frames
+                    a, f = shift[:, self.layer], factor[:, self.layer]
+                    mx = (mx - a) * f
+                    sd = np.sqrt(np.maximum(sd**2 - STATS_EPS, 0) * f**2 + STATS_EPS)
+                mx_t, sd_t = (
+                    torch.from_numpy(mx.astype(np.float32)),
+                    torch.from_numpy(sd.astype(np.float32)),
+                )
+                self.x = (
+                    mx_t if self.pooling == "max" else torch.cat([means[:, self.layer], sd_t], -1)
+                )
             self.x = self.x.contiguous().to(device)
         else:  # frames (half precision, as cached), a batch one gather per layer read
             layers = range(cache.n_layers) if self.layer == WEIGHTED else [self.layer]
@@ -66,6 +120,10 @@ class ProbeInputs:
             self.banks = place_cache(
                 nbytes, device, lambda d: [FrameBank(f, d) for f in per_layer], log
             )
+            if groups is not None:  # (N, layers read, H): applied to each batch's frames
+                keep = list(layers)
+                self.shift = torch.from_numpy(shift[:, keep]).to(device)
+                self.factor = torch.from_numpy(factor[:, keep]).to(device)
         self.device = device
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -76,6 +134,11 @@ class ProbeInputs:
         batches = [bank.batch(idx) for bank in self.banks]
         lengths = batches[0][1].to(self.device)
         feats = [b[0].to(self.device).float() for b in batches]
+        if self.shift is not None and self.factor is not None:
+            i = idx.to(self.device)
+            feats = [
+                (f - self.shift[i, k, None]) * self.factor[i, k, None] for k, f in enumerate(feats)
+            ]
         x = torch.stack(feats) if self.layer == WEIGHTED else feats[0]
         mask = torch.arange(x.shape[-2], device=self.device)[None] < lengths[:, None]
         return x, mask

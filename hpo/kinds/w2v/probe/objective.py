@@ -14,6 +14,7 @@ import torch
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups, variants
 from hpo.kinds.w2v.config import layer_and_pooling
 from hpo.kinds.w2v.objective import W2vObjective
 from hpo.kinds.w2v.probe.layers import LayerCache
@@ -66,16 +67,23 @@ class ProbeObjective(W2vObjective):
         )
         self.note_random_init()
         self.y = torch.from_numpy(self.labels).to(self.device)
-        self._inputs: dict[tuple[str, int | str], Any] = {}
+        self._inputs: dict[tuple, Any] = {}
+        for n in variants(spec.settings.model.norm, spec.space):
+            if n.on:  # a speaker too small for the enrolment rule: refused before trial 0
+                corpus_groups(n, corpus)
 
-    def inputs(self, pooling: str, layer: int | str):
-        """What heads of ``pooling`` on ``layer`` read, built once per worker and kept on
-        the device (raw: each fold's head standardises them with its own statistics)."""
+    def inputs(self, pooling: str, layer: int | str, norm: SpeakerNorm):
+        """What heads of ``pooling`` on ``layer`` read, normalised per speaker as ``norm``
+        says, built once per worker and kept on the device (otherwise raw: each fold's head
+        standardises them with its own statistics)."""
         from hpo.kinds.w2v.probe.head import ProbeInputs
 
-        key = (pooling, layer)
+        key = (pooling, layer, norm if norm.on else None)
         if key not in self._inputs:
-            self._inputs[key] = ProbeInputs(self.cache, *key, self.device, self.log)
+            groups = corpus_groups(norm, self.corpus) if norm.on else None
+            self._inputs[key] = ProbeInputs(
+                self.cache, pooling, layer, self.device, self.log, groups, norm.scales
+            )
         return self._inputs[key]
 
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
@@ -87,6 +95,8 @@ class ProbeObjective(W2vObjective):
         cfg = self.spec.settings.merged(params)
         m, t = cfg["model"], cfg["training"]
         layer, pooling = layer_and_pooling(m)
+        norm = SpeakerNorm.of(m)
+        trial.set_user_attr("speaker_norm", norm.short())  # disclosed, searched or not
         tb = self.announce(trial)
         guard = FoldGuard(trial, self.spec)
         hidden, n_states = self.cache.states.shape[-1], self.cache.n_layers
@@ -112,7 +122,7 @@ class ProbeObjective(W2vObjective):
                 with self.monitor(tb, fold, plan, guard) as monitor:
                     scores = train_head(
                         head,
-                        self.inputs(pooling, layer),
+                        self.inputs(pooling, layer, norm),
                         self.y,
                         fold.train,
                         fold.valid,

@@ -29,11 +29,6 @@ class W2vKind(Kind):
                 f"{spec.path}: [pruner] epoch_stage needs [training] eval_every_epoch = true"
             )
         m = spec.settings.model
-        if m.finetune and any(p.name == "speaker_norm" for p in spec.space):
-            raise SpecError(
-                f"{spec.path}: [space.speaker_norm] applies to the probe only (finetune = "
-                "false) so far; remove it"
-            )
         check_model(m.name, None if m.finetune else m.probe_layer, f"{spec.path}: [model]")
         for param in spec.space:
             if param.name == "probe_layer":  # the searched range must fit this backbone
@@ -91,10 +86,12 @@ class W2vKind(Kind):
     def predict(self, model_dir: Path, meta: dict[str, Any], waves, groups=None):
         norm = self.speaker_norm(meta)
         if norm.on:
-            from hpo.kinds.w2v.probe.saved import predict_normalised
-
             if groups is None:
                 raise ValueError("a speaker-normalised model needs the statistics' groups")
+            if meta["config"].get("model", {}).get("finetune", True):
+                from hpo.kinds.w2v.finetune.speaker import predict_normalised
+            else:
+                from hpo.kinds.w2v.probe.saved import predict_normalised
             return predict_normalised(model_dir, waves, groups, norm)
         from hpo.kinds.w2v.saved import predict_proba
 

@@ -57,10 +57,9 @@ FINETUNE_ONLY = {
         "head_only_ratio",
     ),
 }
-# Per-speaker normalisation (hpo.kinds.speaker_norm) is so far the probe's only: a
-# fine-tuning study that sets it (or searches it: W2vKind.check) is refused.
-NORM_KEYS = ("speaker_norm", "enrolment", "enrolment_clips")
-PROBE_ONLY = {"model": ("probe_layer", "head", "standardize", *NORM_KEYS)}
+# Per-speaker normalisation (hpo.kinds.speaker_norm) is on both paths: the probe normalises
+# each layer's frames, fine-tuning the frozen CNN's output frames (finetune/speaker.py).
+PROBE_ONLY = {"model": ("probe_layer", "head", "standardize")}
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,11 @@ class ModelSettings:
     # With finetune = false: z-score each layer's frames with the mean and std over the
     # fold's training clips' frames before pooling (older studies: not standardised).
     standardize: bool = True
-    # With finetune = false: per-speaker standardisation of each layer's frames before
-    # pooling (and before the fold's standardisation above), as the SVM's [features]
-    # speaker_norm: the same modes and enrolment rule (hpo.kinds.speaker_norm), so the two
-    # kinds compare on equal terms. "off", "transductive" or "enrolment".
+    # Per-speaker standardisation of frames, as the SVM's [features] speaker_norm: the same
+    # modes and enrolment rule (hpo.kinds.speaker_norm), so the kinds compare on equal
+    # terms. The probe: each layer's frames before pooling (and before the fold's
+    # standardisation above); fine-tuning: the frozen CNN's output frames before the
+    # feature projection. "off", "transductive" or "enrolment".
     speaker_norm: Literal["off", "transductive", "enrolment"] = "off"
     enrolment: Literal["clips", "neutral"] = "clips"
     enrolment_clips: int | float = 8  # a count, or a share (0-1) of each speaker's clips

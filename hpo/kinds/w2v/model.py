@@ -42,7 +42,8 @@ def samples_for_frames(config, frames: torch.Tensor) -> torch.Tensor:
 class EmotionClassifier(nn.Module):
     """Inputs: raw ``input_values`` (B, L) with ``lengths`` (B,); cached CNN
     ``extract_features`` (B, T, C) with ``frame_lengths`` (B,); or ``clip_ids`` (B,) into
-    ``self.bank``, the CNN cache (``finetune.cache.FrameBank``).
+    ``self.bank``, the CNN cache (``finetune.cache.FrameBank``). Optional ``frame_shift``
+    and ``frame_scale`` (B, C): each clip's per-speaker affine map of its CNN frames.
 
     ``layer`` is the hidden state pooling reads: -1 the backbone's output, 0 the input of
     the first transformer layer, ``"weighted"`` the learned mix of all (a probe trained on
@@ -185,16 +186,21 @@ class EmotionClassifier(nn.Module):
             states = states[self.layer]
         return states, mask
 
-    def forward(
+    def input_frames(
         self,
         input_values: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
         extract_features: torch.Tensor | None = None,
         frame_lengths: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
         clip_ids: torch.Tensor | None = None,
-        **_: object,
-    ) -> SequenceClassifierOutput:
+        frame_shift: torch.Tensor | None = None,
+        frame_scale: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CNN frames (B, T, C) the feature projection reads, and each clip's frame
+        count: gathered from the cache, given, or computed from the waveforms, then, with
+        ``frame_shift`` / ``frame_scale`` (B, C), mapped per clip as ``(x - shift) * scale``
+        (per-speaker normalisation, ``finetune.speaker``). One place for every input, so
+        the cached and the uncached paths normalise alike."""
         if clip_ids is not None:
             # The batch follows the model: the bank may sit in host memory (cache_device).
             extract_features, frame_lengths = self.bank.batch(clip_ids)
@@ -204,6 +210,36 @@ class EmotionClassifier(nn.Module):
                 raise ValueError("give input_values + lengths, or extract_features + frame_lengths")
             extract_features, frame_lengths = self.cnn_batch(input_values, lengths)
         assert frame_lengths is not None
+        if frame_shift is not None and frame_scale is not None:
+            device = extract_features.device
+            shift, scale = frame_shift.to(device)[:, None], frame_scale.to(device)[:, None]
+            x = (extract_features.float() - shift) * scale
+            # Padding stays 0, as the bank gives it (the encoder masks it anyway).
+            t = torch.arange(x.shape[1], device=device)
+            extract_features = x * (t[None] < frame_lengths.to(device)[:, None])[..., None]
+        return extract_features, frame_lengths
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        extract_features: torch.Tensor | None = None,
+        frame_lengths: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        clip_ids: torch.Tensor | None = None,
+        frame_shift: torch.Tensor | None = None,
+        frame_scale: torch.Tensor | None = None,
+        **_: object,
+    ) -> SequenceClassifierOutput:
+        extract_features, frame_lengths = self.input_frames(
+            input_values,
+            lengths,
+            extract_features,
+            frame_lengths,
+            clip_ids,
+            frame_shift,
+            frame_scale,
+        )
         states, mask = self._states_for_pooling(extract_features, frame_lengths)
         # float32 logits and loss whatever the autocast precision (numpy has no bf16).
         logits = head_logits(self, pool_states(self, states, mask))

@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
-from hpo.errors import SpecError
 from hpo.kinds import load_spec
 from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups
 from hpo.kinds.w2v.probe.head import ProbeInputs
@@ -112,12 +111,6 @@ def test_a_probe_study_runs_and_records_each_mode(tmp_path: Path, w2v_corpus: Pa
     res = CliRunner().invoke(cli, ["status", "--storage", str(db)])
     best = max(trials, key=lambda t: t.value)
     assert f"    speaker norm: {best.user_attrs['speaker_norm']}" in res.output.splitlines()
-
-
-def test_fine_tuning_refuses_speaker_norm_for_now(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "ft.toml", base="w2v-tiny", model={"speaker_norm": "enrolment"})
-    with pytest.raises(SpecError, match=r"\[model\] speaker_norm applies to the probe only"):
-        load_spec(spec)
 
 
 @pytest.mark.slow  # about 10 s: a study-free hpo train of the tiny probe, then predict

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -60,6 +60,25 @@ def _open(root, n_clips: int) -> tuple[FeatureCache | None, str | None]:
     return FeatureCache(frames, offsets), None
 
 
+def cnn_frames(
+    model, waves: list[np.ndarray], device: torch.device, batch_size: int = 16
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(clip index, its CNN frames (T, C) float32) for every clip, in batches of similar
+    length: what the cache stores, and what the uncached path's statistics are taken from."""
+    model.eval().to(device)
+    # Clips of similar length share a batch: on a GPU the CNN runs batched (a group-norm
+    # CNN still per clip inside cnn_batch, since padding would change its output).
+    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(waves[i]) for i in idx], True)
+        lengths = torch.tensor([len(waves[i]) for i in idx])
+        out, n_frames = model.cnn_batch(x.to(device, non_blocking=True), lengths.to(device))
+        out = out.float().cpu().numpy()
+        for j, i in enumerate(idx):
+            yield i, out[j, : int(n_frames[j])]
+
+
 def load_or_build(
     model,
     waves: list[np.ndarray],
@@ -81,20 +100,10 @@ def load_or_build(
     if damaged and log:
         log(f"CNN cache {root} is damaged ({damaged}); rebuilding it")
     feats: list[np.ndarray] = [np.empty(0)] * len(waves)
-    model.eval().to(device)
-    # Clips of similar length share a batch: on a GPU the CNN runs batched (a group-norm
-    # CNN still per clip inside cnn_batch, since padding would change its output).
-    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     with progress_bar("CNN feature cache", total=len(waves)) as advance:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(waves[i]) for i in idx], True)
-            lengths = torch.tensor([len(waves[i]) for i in idx])
-            out, n_frames = model.cnn_batch(x.to(device, non_blocking=True), lengths.to(device))
-            out = out.float().cpu().numpy()
-            for j, i in enumerate(idx):
-                feats[i] = out[j, : int(n_frames[j])]
-                advance()
+        for i, f in cnn_frames(model, waves, device, batch_size):
+            feats[i] = f
+            advance()
     offsets = np.concatenate([[0], np.cumsum([f.shape[0] for f in feats])]).astype(np.int64)
     # replace: a damaged cache in the way is swapped out, not kept.
     with atomic_dir(root, replace=True) as tmp:

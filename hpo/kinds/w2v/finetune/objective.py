@@ -15,6 +15,7 @@ import optuna
 from hpo.config.study import StudySpec
 from hpo.corpus.folds import Fold
 from hpo.corpus.manifest import Corpus
+from hpo.kinds.speaker_norm import SpeakerNorm, corpus_groups, variants
 from hpo.kinds.w2v.objective import W2vObjective
 from hpo.trial.cv import FoldFn
 
@@ -51,8 +52,17 @@ class FinetuneObjective(W2vObjective):
         self.backbones = BackboneStore(self.model_name, m.mask_time_prob, self.device)
         self.bank = None
         self.lengths = np.array([len(w) for w in self.waves])
+        cache = None
         if t.feature_cache:
-            self.bank, self.lengths = self._frame_bank(prep)
+            self.bank, cache = self._frame_bank(prep)
+            self.lengths = cache.lengths()
+        self._affine: dict[SpeakerNorm, tuple[np.ndarray, np.ndarray]] = {}
+        self.moments = None
+        norms = [n for n in variants(m.norm, spec.space) if n.on]
+        for n in norms:  # a speaker too small for the enrolment rule: refused before trial 0
+            corpus_groups(n, corpus)
+        if norms:  # the CNN frames' moments per clip, once per worker (speaker.py)
+            self.moments = self._moments(cache)
         if self.log:
             self.log(f"TensorBoard logs: {self.tb_root} (tensorboard --logdir {self.tb_root})")
 
@@ -65,7 +75,27 @@ class FinetuneObjective(W2vObjective):
         cache = load_or_build(model, self.waves, self.corpus, prep, self.device, self.log)
         del model
         bank = place_cache(cache.nbytes, self.device, lambda d: FrameBank(cache, d), self.log)
-        return bank, cache.lengths()
+        return bank, cache
+
+    def _moments(self, cache):
+        from hpo.kinds.w2v.finetune.speaker import cache_moments, cnn_moments
+
+        if cache is not None:
+            return cache_moments(cache)
+        model = self.backbones.classifier({"pooling": "mean", "dropout": 0.0}, 0, self.n_labels)
+        return cnn_moments(model, self.waves, self.device)
+
+    def affine(self, norm: SpeakerNorm) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every clip's affine map of its CNN frames under ``norm`` (None: off), computed
+        once per worker: the statistics depend on no fold."""
+        from hpo.kinds.w2v.finetune.speaker import corpus_affine
+
+        if not norm.on:
+            return None
+        if norm not in self._affine:
+            assert self.moments is not None
+            self._affine[norm] = corpus_affine(norm, self.corpus, self.moments)
+        return self._affine[norm]
 
     def fold_fn(self, trial: optuna.Trial, params: dict) -> FoldFn:
         from hpo.kinds.w2v.finetune.data import fold_examples
@@ -75,6 +105,9 @@ class FinetuneObjective(W2vObjective):
 
         cfg = self.spec.settings.merged(params)
         m, t = cfg["model"], cfg["training"]
+        norm = SpeakerNorm.of(m)
+        trial.set_user_attr("speaker_norm", norm.short())  # disclosed, searched or not
+        affine = self.affine(norm)
         tb = self.announce(trial)
         guard = FoldGuard(trial, self.spec)
 
@@ -99,6 +132,7 @@ class FinetuneObjective(W2vObjective):
                         fold.index,
                         self.dtype,
                         self.waves,
+                        affine,
                     )
                 guard.layer_weights(fold, model.layer_mix)
                 assert scores is not None

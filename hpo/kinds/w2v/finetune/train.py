@@ -161,6 +161,7 @@ def train_fold(
     fold: int = 0,
     dtype: torch.dtype | None = None,
     waves: list[np.ndarray] | None = None,
+    affine: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """Fine-tune ``model`` on ``train_ds`` (``data.fold_examples``) as ``plan`` says; return
     the scores on ``valid_ds`` (None without one).
@@ -169,6 +170,8 @@ def train_fold(
         monitor: the fold's monitor (TensorBoard, divergence guard, progress, screen).
         dtype: the autocast precision (``device.autocast_dtype``).
         waves: the clips, when the model has no CNN cache (``model.bank`` is None).
+        affine: per-speaker normalisation, each clip's (shift, factor) of its CNN frames
+            (``speaker.corpus_affine``), by corpus clip index; None: not normalised.
 
     Raises:
         Diverged: the loss or the validation logits became NaN/inf.
@@ -190,7 +193,7 @@ def train_fold(
             args=args,
             train_dataset=train_ds,
             eval_dataset=valid_ds,
-            data_collator=Collator(None if model.bank is not None else waves),
+            data_collator=Collator(None if model.bank is not None else waves, affine),
             compute_metrics=scores if valid_ds is not None else None,
             callbacks=[watch, _HeadOnly(optimizer, head_only)],
             optimizers=(optimizer, make_schedule(optimizer, plan.phases, plan.backbone)),

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hpo.kinds.speaker_norm import CONSTANT_RTOL, Groups
+from hpo.kinds.speaker_norm import Groups
 from hpo.kinds.w2v.config import WEIGHTED
+from hpo.kinds.w2v.frame_norm import frame_affine
 from hpo.kinds.w2v.heads import build_head, head_logits, pool_states, resolve
 from hpo.kinds.w2v.pooling import STATS_EPS
 from hpo.kinds.w2v.probe.layers import LayerCache
@@ -36,24 +37,9 @@ def speaker_affine(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip, layer and dimension the (shift, factor) that z-score a clip's frames with
     the mean and std over every frame of its group's statistics clips (``groups``; never
-    the scored clip for enrolment), from the cached per-clip means and mean squares. A
-    dimension constant over those frames gets factor 0 (the SVM's rule: constant -> 0);
-    ``scale=False`` (neutral enrolment): factor 1, centred only. Two (N, L+1, H) float32."""
-    means = cache.means.astype(np.float64)
-    squares = cache.sq_means.astype(np.float64)
-    frames = cache.lengths.astype(np.float64)
-    shift = np.zeros(means.shape, np.float32)
-    factor = np.ones(means.shape, np.float32)
-    for scored, stats in groups:
-        w = frames[stats] / frames[stats].sum()
-        mu = np.einsum("c,clh->lh", w, means[stats])
-        var = np.einsum("c,clh->lh", w, squares[stats]) - mu**2
-        spread = np.sqrt(np.maximum(var, 0.0))
-        shift[scored] = mu
-        if scale:
-            varies = (spread > 0) & (spread > CONSTANT_RTOL * np.abs(mu))
-            factor[scored] = np.where(varies, 1 / np.where(varies, spread, 1.0), 0.0)
-    return shift, factor
+    the scored clip for enrolment), from the cached per-clip means and mean squares
+    (``frame_norm.frame_affine``). Two (N, L+1, H) float32."""
+    return frame_affine(cache.means, cache.sq_means, cache.lengths, groups, scale)
 
 
 def reads_statistics(layer: int | str, pooling: str) -> bool:

@@ -35,7 +35,9 @@ def cache_moments(cache: FeatureCache) -> Moments:
 
 def cnn_moments(model, waves: list[np.ndarray], device) -> Moments:
     """Each clip's CNN frame moments without a cache: the CNN run once over every clip
-    (the frames the cache would hold; only their moments are kept)."""
+    (the frames the cache would hold; only their moments are kept). In float32, as the
+    cache: under a bf16/fp16 trial the uncached CNN's frames differ from these by rounding,
+    which the statistics of hundreds of frames do not notice."""
     from hpo.kinds.w2v.finetune.cache import cnn_frames
 
     means, squares, lengths = [], [], np.zeros(len(waves), np.int64)

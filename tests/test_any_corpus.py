@@ -193,7 +193,9 @@ def test_a_release_prepares_with_its_rejects_and_a_study_runs_on_it(fmt: str, st
     study = optuna.load_study(study_name="svm", storage=f"sqlite:///{db}")
     n_folds = len({c.fold for c in corpus.clips})
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(complete) >= 3  # the random start-up trials are never pruned
+    # The first trial has no best to be compared with, so it is never pruned; the pruner
+    # may stop any later one (start-up trials included).
+    assert complete and complete[0].number == 0
     for t in complete:
         folds = t.user_attrs["fold_uar"]
         # A trial's value is the mean UAR over all folds, every clip validated once.

@@ -63,7 +63,7 @@ def test_the_searched_layer_is_what_reaches_the_head_standardised_per_fold(
     monkeypatch.setattr(train, "train_head", spy)
     study = optuna.create_study(direction="maximize")
     for layer in (0, 2, "weighted"):
-        study.enqueue_trial({"probe_layer": layer, "pooling": "mean"})
+        study.enqueue_trial({"probe_layer": layer, "pooling": "mean", "speaker_norm": "off"})
     study.optimize(get_kind("w2v").objective(spec, corpus), n_trials=3)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     folds = corpus_folds(corpus, spec.data.folds)

@@ -1,5 +1,6 @@
-# Two entry points for a fresh machine: `make demo` (set up + run the main job) and
-# `make test` (set up + run the checks). Everything installs into .venv.
+# Two entry points for a fresh machine: `make demo` (set up + run the main job; FULL=1 for
+# its full-size version) and `make test` (set up + run the checks). Everything installs
+# into .venv.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,8 +23,10 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# The quick demo (a few minutes on 2 cores); make demo FULL=1 runs the full-size one.
+FULL ?=
 demo: setup
-	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+	PATH="$(abspath $(BIN)):$$PATH" FULL="$(FULL)" bash scripts/demo.sh
 
 lint: setup
 	$(BIN)/ruff check hpo tests benchmarks

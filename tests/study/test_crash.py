@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,69 +18,34 @@ from tests.helpers import ONE_FEATURE_SET, ROOT, trial_states, write_spec
 
 
 class _Run:
-    """``hpo run`` in its own process, its log read line by line as it is written."""
+    """``hpo run`` in its own process; with ``die_after`` it signals itself right after that
+    many folds (tests/die_after_fold.py), so the signal lands mid-trial every time."""
 
-    def __init__(self, spec: Path, db: Path, n: int) -> None:
-        cmd = [sys.executable, "-m", "hpo", "run", "--study", str(spec), "--n-trials", str(n)]
-        self.proc = subprocess.Popen(
+    def __init__(
+        self, spec: Path, db: Path, n: int, die_after: int | None = None, sig: str = "SIGKILL"
+    ) -> None:
+        module = "hpo" if die_after is None else "tests.die_after_fold"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if die_after is not None:
+            env |= {"HPO_TEST_DIE_AFTER_FOLD": str(die_after), "HPO_TEST_SIGNAL": sig}
+        cmd = [sys.executable, "-m", module, "run", "--study", str(spec), "--n-trials", str(n)]
+        self.proc = subprocess.run(
             [*cmd, "--storage", str(db)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
+            timeout=300,
         )
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)  # the run ended
-
-    def wait_mid_trial(self, after: int = 0, timeout: float = 120) -> bool:
-        """Wait until this run has finished ``after`` trials and scored a fold of the next
-        one: the worker stores a fold's scores, then logs "  fold K: ...", and five more
-        folds follow. No polling of the database (a poller holding SQLite's read lock slows
-        the writer); False if the run ends first."""
-        end = time.time() + timeout
-        finished = 0
-        while (left := end - time.time()) > 0:
-            try:
-                line = self._new.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                return False
-            if re.match(r"trial \d+ (COMPLETE|PRUNED)", line):
-                finished += 1
-            elif line.startswith("  fold ") and finished >= after:
-                return True
-        return False
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def finish(self, timeout: float = 180) -> str:
-        """Wait for the run to end; its whole output."""
-        self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return "".join(self.lines)
+        self.out = self.proc.stdout
 
 
-def _kill_mid_trial(
-    spec: Path, db: Path, n: int, sig: int = signal.SIGKILL, after: int = 0
-) -> _Run:
-    """Start a run, send ``sig`` once it has finished ``after`` trials and the next is under
-    way, wait for the run to end."""
-    run = _Run(spec, db, n)
-    assert run.wait_mid_trial(after), run.finish()
-    run.signal(sig)
-    run.finish(timeout=60)
+def _die_after(spec: Path, db: Path, n: int, folds: int, sig: str = "SIGKILL") -> _Run:
+    """A run that signals itself after its ``folds``-th fold; it must have died of it."""
+    run = _Run(spec, db, n, die_after=folds, sig=sig)
+    if sig == "SIGKILL":
+        assert run.proc.returncode == -signal.SIGKILL, run.out
     return run
 
 
@@ -130,27 +92,27 @@ def fast_heartbeat_spec(tmp_path: Path, prepared: Path) -> Path:
     )
 
 
+# A study's first trial is never pruned (there is no best to compare with) and every trial
+# has six folds: a run that dies after its 7th fold has trial 0 COMPLETE and trial 1
+# RUNNING with one fold recorded.
+AFTER_ONE_TRIAL = 7
+
+
 @pytest.mark.slow
 def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
     db = tmp_path / "s.db"
     n = 4
-    killed: int | None = None
-    for _ in range(5):  # until a kill lands while a trial is running
-        _kill_mid_trial(fast_heartbeat_spec, db, n)
-        running = [t for t, s in trial_states(db) if s == "RUNNING"]
-        if running:
-            killed = running[0]
-            break
-    assert killed is not None, "never caught a trial mid-run"
+    _die_after(fast_heartbeat_spec, db, n, AFTER_ONE_TRIAL)
+    assert trial_states(db) == [(0, "COMPLETE"), (1, "RUNNING")]
+    killed = 1
     _move_to_another_host(db, killed)
-    finished_before = {t: v for t, v in _values(db).items()}
+    finished_before = _values(db)
     killed_params = _params(db)[killed]
 
     run = _Run(fast_heartbeat_spec, db, n)
-    out = run.finish()
-    assert run.proc.returncode == 0, out
+    assert run.proc.returncode == 0, run.out
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"  # failed by the heartbeat check, not left RUNNING
     # Optuna's stale-heartbeat rule, which records no reason; not the dead-worker rule.
@@ -166,8 +128,7 @@ def test_sigkill_mid_trial_is_failed_by_heartbeat_and_retried(
     assert retry.user_attrs["retry_reason"] == "heartbeat stopped (worker another-host:1:1)"
     assert retry.user_attrs["worker"] != "another-host:1:1"  # its own, not the dead one's
     after = _values(db)
-    for t, v in finished_before.items():  # no finished trial lost or changed
-        assert after[t] == v
+    assert finished_before and all(after[t] == v for t, v in finished_before.items())
 
 
 @pytest.mark.slow
@@ -175,29 +136,19 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
     db = tmp_path / "s.db"
-    interrupted: int | None = None
-    for _ in range(5):
-        known = {t for t, _ in trial_states(db)} if db.exists() else set()
-        run = _kill_mid_trial(fast_heartbeat_spec, db, 4, signal.SIGINT)
-        out = "".join(run.lines)
-        assert run.proc.returncode == 130, out
-        assert "Traceback" not in out and "run the same command to resume" in out
-        fails = [t for t, s in trial_states(db) if s == "FAIL" and t not in known]
-        if fails:
-            interrupted = fails[0]
-            break
-    assert interrupted is not None
+    run = _die_after(fast_heartbeat_spec, db, 4, 1, sig="SIGINT")  # trial 0, first fold
+    assert run.proc.returncode == 130, run.out
+    assert "Traceback" not in run.out and "run the same command to resume" in run.out
     states = dict(trial_states(db))
-    assert "RUNNING" not in states.values()
+    assert states[0] == "FAIL" and "RUNNING" not in states.values()
     waiting = [t for t, s in states.items() if s == "WAITING"]
-    assert len(waiting) == 1 and _params(db)[waiting[0]] == _params(db)[interrupted]
+    assert len(waiting) == 1 and _params(db)[waiting[0]] == _params(db)[0]
     assert _trials(db)[waiting[0]].user_attrs == {
-        "retry_of": interrupted,
+        "retry_of": 0,
         "retry_reason": "interrupted (Ctrl-C)",
     }
     run = _Run(fast_heartbeat_spec, db, 4)
-    out = run.finish()
-    assert run.proc.returncode == 0, out
+    assert run.proc.returncode == 0, run.out
     assert dict(trial_states(db))[waiting[0]] in ("COMPLETE", "PRUNED")
 
 
@@ -205,23 +156,23 @@ def test_ctrl_c_stops_cleanly_and_queues_the_trial_again(
 def test_repeated_sigkills_lose_no_finished_trial(
     tmp_path: Path, fast_heartbeat_spec: Path
 ) -> None:
-    # Two kills, each once its run has finished a trial (for the second, the one the first
-    # kill lost, retried) and started the next: the second kill lands on a study holding the
-    # first run's finished trial, and the resumed run on both.
+    # Two kills, each after its run's 7th fold: the first run has finished trial 0; the
+    # second first retries the trial the first kill lost (its 6 folds, or fewer if pruned)
+    # and dies in the trial after it, so it lands on a study holding finished trials.
     db = tmp_path / "s.db"
     n = 6
     finished: dict[int, float] = {}
     for _ in range(2):
-        _kill_mid_trial(fast_heartbeat_spec, db, n, after=1)
+        _die_after(fast_heartbeat_spec, db, n, AFTER_ONE_TRIAL)
         values = _values(db)
         for t, v in finished.items():  # every trial finished before this kill is intact
             assert values[t] == v
         states = dict(trial_states(db))
+        assert list(states.values()).count("RUNNING") == 1  # it died mid-trial
         finished = {t: v for t, v in values.items() if states[t] in ("COMPLETE", "PRUNED")}
     assert len(finished) >= 2  # one a run, so every kill had finished trials to lose
     run = _Run(fast_heartbeat_spec, db, n)
-    out = run.finish(timeout=300)
-    assert run.proc.returncode == 0, out
+    assert run.proc.returncode == 0, run.out
     states = dict(trial_states(db))
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == n
     assert "RUNNING" not in states.values()
@@ -241,18 +192,12 @@ def test_a_dead_worker_on_this_machine_is_retried_at_once(tmp_path: Path, prepar
         space=ONE_FEATURE_SET,
     )
     db = tmp_path / "s.db"
-    killed = None
-    for _ in range(5):
-        _kill_mid_trial(spec, db, 3)
-        running = [t for t, s in trial_states(db) if s == "RUNNING"]
-        if running:
-            killed = running[0]
-            break
-    assert killed is not None
+    _die_after(spec, db, 3, 1)  # trial 0, first fold
+    assert trial_states(db) == [(0, "RUNNING")]
+    killed = 0
     start = time.time()
     run = _Run(spec, db, 3)
-    out = run.finish(timeout=120)
-    assert run.proc.returncode == 0, out
+    assert run.proc.returncode == 0, run.out
     assert time.time() - start < 90  # not the 600 s grace period
     states = dict(trial_states(db))
     assert states[killed] == "FAIL"

@@ -53,20 +53,25 @@ def test_readme_test_command_is_what_ci_runs() -> None:
 
 
 def test_svm_study_never_imports_torch(tmp_path, few_clips) -> None:
-    from tests.helpers import write_spec
+    from tests.helpers import ONE_FEATURE_SET, write_spec
 
-    # The shipped space, every feature set (openSMILE's too), on a corpus whose caches
-    # tests may write.
-    spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(few_clips)})
+    # About what a process loads, so a subprocess; kept cheap: one trial of the whole study
+    # path on librosa features, and openSMILE's two sets (their extraction code) on a
+    # second of noise instead of a study that extracts ComParE for every clip.
+    spec = write_spec(tmp_path / "svm.toml", data={"corpus": str(few_clips)}, space=ONE_FEATURE_SET)
     code = (
-        "import sys\n"
+        "import sys\nimport numpy as np\n"
         "from hpo.study.run import run_study\nfrom hpo.kinds import load_spec\n"
+        "from hpo.kinds.svm.features import smile_features\n"
         f"run_study(load_spec({str(spec)!r}), {str(tmp_path / 's.db')!r}, n_trials=1)\n"
+        "noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32)\n"
+        "print('SHAPES', [smile_features(noise, s).shape for s in ('egemaps', 'compare')])\n"
         "print('LOADED', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
+    assert "SHAPES [(88,), (6373,)]" in out  # both openSMILE sets ran
     assert "LOADED []" in out
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# The session-scoped headless Chromium (``chromium``) of the browser tests.
+pytest_plugins = ["tests.browser"]
+
 # Nothing in the suite may reach a hub; a test that tries fails loudly instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
 from hpo.results.report import FIGURES
 from hpo.trial.predictions import of_trial
+from tests.browser import DumpDom
 from tests.helpers import ONE_FEATURE_SET, write_spec
-from tests.results.test_dashboard import _chromium
 
 
 @pytest.fixture(scope="module")
@@ -211,35 +210,15 @@ document.title = JSON.stringify({results: bottom("results"), per_label: bottom("
 @pytest.mark.slow
 @pytest.mark.browser
 def test_report_page_reads_back_in_chromium_with_the_result_on_the_first_screen(
-    study_db: Path, tmp_path: Path
+    chromium: DumpDom,
+    study_db: Path,
+    tmp_path: Path,  # chromium first: skip at once
 ) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
     out = tmp_path / "rep"
     _report(study_db, out)
     page = out / "probe.html"  # the report, plus a script measuring where its tables end
     page.write_text((out / "index.html").read_text().replace("</body>", _FIRST_SCREEN))
-    res = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1400,900",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    dom = res.stdout
+    dom = chromium(page.as_uri(), "--window-size=1400,900")
     assert "<th>mean ± std over folds</th>" in dom and "<td>accuracy</td>" in dom
     assert "bootstrap resamples of the 24 speakers" in dom  # the results table's caption
     assert "<figcaption>Optimisation history, against trials" in dom

@@ -200,13 +200,22 @@ def test_train_saves_every_step_and_predict_applies_them(
     meta = json.loads((out / "hpo.json").read_text())
     absolute = meta["svc_on_standardised_features"]
     assert absolute["C"] == pytest.approx(0.7 / (Xs.shape[1] * Xs.var()), rel=1e-9)
-    clips = [str(p) for p in sorted((synth_src / "Actor_05").glob("*.wav"))[:8]]
+    # All of a training speaker's clips: its speaker normalisation is the one it trained with.
+    clips = [str(p) for p in sorted((synth_src / "Actor_05").glob("*.wav"))]
     given = ["--speaker-norm-from", "given"]  # a transductive model: the clips' own statistics
     res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given, "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     probs = np.array(list(doc["predictions"].values()))
-    assert probs.shape == (8, len(corpus.labels)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert probs.shape == (16, len(corpus.labels)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    # The model separates the emotions it was trained on (these clips among them): each
+    # clip's predicted label is its own, and the probabilities follow the clip.
+    truth = {c.source: c.label for c in corpus.clips}
+    want = [truth[str(Path(c).relative_to(synth_src))] for c in clips]
+    got = [doc["predicted"][c] for c in clips]
+    assert sum(g == w for g, w in zip(got, want, strict=True)) >= 13, (got, want)  # 14 seen
+    assert len(set(got)) == 8  # every emotion, not one answer for all
+    assert len({tuple(p.round(3)) for p in probs}) == len(clips)  # each clip its own
     # The text names each clip's label (the SVC's decision) with that label's probability.
     res = run.invoke(cli, ["predict", "--model", str(out), *clips, *given])
     assert res.exit_code == 0, res.output

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 
@@ -29,28 +27,6 @@ def test_no_gpu_or_one_gpu_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     assert dev.visible_gpus() == [] and dev.claim_one_gpu() is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     assert dev.claim_one_gpu() is None and dev.visible_gpus() == ["3"]
-
-
-def test_the_trainer_never_splits_a_batch_over_several_gpus(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:
-    from transformers import TrainingArguments
-
-    from hpo.kinds.w2v.config import TrainingSettings
-    from hpo.kinds.w2v.finetune.train import training_args
-
-    def sees_three_gpus(self):  # what the Trainer's own set-up finds on a 3-GPU machine
-        self._n_gpu = 3
-        return torch.device("cpu")
-
-    monkeypatch.setattr(
-        TrainingArguments, "_setup_devices", functools.cached_property(sees_three_gpus)
-    )
-    TrainingArguments._setup_devices.__set_name__(TrainingArguments, "_setup_devices")
-    t = {**vars(TrainingSettings(batch_size=8)), "max_grad_norm": "off"}
-    args = training_args(t, str(tmp_path), 0, (10, 1), True, None)
-    # One device: no DataParallel, and an epoch's updates counted for batches of 8.
-    assert args.n_gpu == 1 and args.train_batch_size == 8
 
 
 def test_precision_per_device() -> None:

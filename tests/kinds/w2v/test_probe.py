@@ -13,11 +13,12 @@ import pytest
 import tomli_w
 import torch
 from click.testing import CliRunner
+from safetensors.torch import load_file
 
 from hpo.cli import cli
 from hpo.corpus.manifest import load_corpus
 from hpo.kinds import load_spec
-from hpo.kinds.w2v.backbone import new_classifier
+from hpo.kinds.w2v.backbone import new_classifier, tiny_backbone_dir
 from hpo.kinds.w2v.clips import load_waves, max_samples
 from hpo.kinds.w2v.config import POOLINGS
 from hpo.kinds.w2v.model import load_saved
@@ -115,13 +116,25 @@ def test_probe_study_trains_the_head_only_and_round_trips(
     res = run.invoke(cli, ["train", "--config", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "head.json").read_text())["probe"] is True
-    clip, *others = [str(p) for p in sorted((synth_src / "Actor_02").glob("*.wav"))]
+    # The head only: the trained model's backbone is the tiny one it started from, every
+    # tensor byte for byte.
+    start = load_file(str(tiny_backbone_dir() / "model.safetensors"))
+    trained = load_file(str(out / "model.safetensors"))
+    # (All but the masking embedding, unused with mask_time_prob 0 and not saved.)
+    assert set(start) - set(trained) <= {"masked_spec_embed"} and set(trained) <= set(start)
+    assert all(torch.equal(trained[k], start[k]) for k in trained)
+    speaker = [str(p) for p in sorted((synth_src / "Actor_02").glob("*.wav"))]
+    clips, others = speaker[::2], speaker[1::2]
     # speaker_norm is searched: a normalised best trial takes the speaker's other clips.
     norm = tomllib.loads(cfg.read_text())["config"]["model"]["speaker_norm"]
     enrol = [] if norm == "off" else ["--enrol", others[0], "--enrol", others[1]]
-    res = run.invoke(cli, ["predict", "--model", str(out), clip, *enrol, "--json"])
+    res = run.invoke(cli, ["predict", "--model", str(out), *clips, *enrol, "--json"])
     assert res.exit_code == 0, res.output
-    assert len(json.loads(res.stdout)["predictions"][clip]) == 8
+    probs = np.array(list(json.loads(res.stdout)["predictions"].values()))
+    assert probs.shape == (len(clips), 8) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    # The head was trained: its probabilities follow the clip (a head that ignored its input,
+    # or one left at its zero init, gives one row for all).
+    assert len({tuple(p.round(6)) for p in probs}) == len(clips), probs
 
 
 def test_report_shows_the_learned_layer_weights_of_the_best_trial(

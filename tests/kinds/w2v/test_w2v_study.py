@@ -184,9 +184,16 @@ def test_export_train_predict_w2v_and_svm(
         assert res.exit_code == 0, res.output
         doc = json.loads(res.stdout)
         assert list(doc["predictions"]) == clips
-        for probs in doc["predictions"].values():
-            assert len(probs) == 8 and sum(probs) == pytest.approx(1.0, abs=1e-4)
+        probs = np.array([doc["predictions"][c] for c in clips])
+        assert probs.shape == (8, 8) and np.allclose(probs.sum(1), 1, atol=1e-4)
         assert doc["labels"][0] == "neutral"
+        # The probabilities follow the clip: a model that ignored its input (or a predict
+        # that fed it the same clip each time) gives one row for all eight.
+        assert len({tuple(p.round(6)) for p in probs}) == len(clips), probs
+        if name == "w2v-tiny":  # the classifier's label is its most probable one
+            assert [doc["predicted"][c] for c in clips] == [
+                doc["labels"][i] for i in probs.argmax(1)
+            ]
     # Per-speaker normalisation cannot work on one clip: a clear refusal, not a guess.
     svm_model = ["predict", "--model", str(tmp_path / "models" / "svm"), clips[0]]
     res = run.invoke(cli, [*svm_model, "--speaker-norm-from", "given"])

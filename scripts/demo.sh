@@ -9,6 +9,10 @@
 # that extract in seconds (librosa, eGeMAPS; no ComParE) and 2 training epochs instead of 8
 # (scripts/demo/*.toml). FULL=1 (make demo FULL=1) runs the full-size studies instead.
 set -euo pipefail
+# One thread per process: the tiny model's tensors are too small for a second thread to
+# pay, and on a busy machine spinning torch/OpenMP threads made a w2v-tiny trial 10x slower
+# (2 min 22 s of CPU against 14 s); feature extraction already runs a process per core.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 FULL=${FULL:-}
 SVM_TRIALS=${SVM_TRIALS:-}
 W2V_TRIALS=${W2V_TRIALS:-2}

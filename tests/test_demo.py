@@ -50,4 +50,3 @@ def test_the_quick_w2v_study_is_the_shipped_tiny_one_with_fewer_epochs() -> None
     assert q["training"]["epochs"] < f["training"]["epochs"]
     smaller = ("description", "data.corpus", "budget.n_trials", "training.epochs")
     assert _without(q, *smaller) == _without(f, *smaller)
-

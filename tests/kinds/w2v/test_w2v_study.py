@@ -199,7 +199,7 @@ def test_export_train_predict_w2v_and_svm(
     res = run.invoke(cli, [*svm_model, "--speaker-norm-from", "given"])
     assert res.exit_code == 2 and "at least 8 clips of one speaker" in res.output
     res = run.invoke(
-        cli, ["predict", "--model", str(tmp_path / "models" / "svm"), str(tmp_path / "nope.wav")]
+        cli, [*svm_model[:3], str(tmp_path / "nope.wav"), "--speaker-norm-from", "given"]
     )
     assert res.exit_code == 2 and "nope.wav" in res.output
 

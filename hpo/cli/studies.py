@@ -64,6 +64,19 @@ from hpo.results.tables import params_text
     is_flag=True,
     help="Continue a study whose definition or corpus has changed.",
 )
+@click.option(
+    "--warm-start",
+    default=None,
+    metavar="STUDY[:K]",
+    help="Queue the K best complete trials (default 10) of STUDY, of another corpus too, as "
+    "the first trials; a resumed run never queues them twice.",
+)
+@click.option(
+    "--warm-start-storage",
+    default=None,
+    metavar="URL",
+    help="Where the --warm-start study lives [default: --storage].",
+)
 def run(
     study: str,
     n_trials: int | None,
@@ -75,10 +88,13 @@ def run(
     devices: str | None,
     per_device: int | None,
     allow_changed_spec: bool,
+    warm_start: str | None,
+    warm_start_storage: str | None,
 ) -> None:
     """Run or resume a study until it has --n-trials finished trials."""
     from hpo.kinds import load_spec
     from hpo.study.run import run_study, spread_workers
+    from hpo.study.warm import parse_warm_start
 
     spec = load_spec(study)
     if model is not None and not hasattr(spec.settings, "model"):
@@ -86,6 +102,12 @@ def run(
     spec = spec.with_overrides(corpus=data, model=model)
     ids = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
     jobs, ids = spread_workers(jobs, ids, per_device)
+    if warm_start_storage and not warm_start:
+        raise HpoError("--warm-start-storage needs --warm-start STUDY[:K]")
+    warm = None
+    if warm_start:
+        src_url = storage_url(warm_start_storage) if warm_start_storage else None
+        warm = parse_warm_start(warm_start, src_url)
     r = run_study(
         spec,
         storage,
@@ -94,7 +116,11 @@ def run(
         jobs=jobs,
         allow_changed=allow_changed_spec,
         devices=ids,
+        warm=warm,
     )
+    if r.warm is not None:
+        for line in r.warm.lines():
+            click.echo(line)
     note = " on a SYNTHETIC corpus" if r.synthetic else ""
     click.echo(
         f"study '{r.study}'{note}: {r.finished} finished trials ({r.ran} new) in {r.storage}"

@@ -27,6 +27,7 @@ from hpo.corpus.manifest import Corpus, load_corpus
 from hpo.errors import HpoError
 from hpo.kinds import get_kind
 from hpo.study.open import open_study
+from hpo.study.warm import Enqueued, WarmStart, load_source, warm_start
 from hpo.study.worker import FINISHED, _count, best_of, run_worker
 from hpo.util.progress import TrialReporter
 
@@ -45,6 +46,7 @@ class RunSummary:
     best_value: float | None
     best_params: dict[str, Any] | None
     synthetic: bool
+    warm: Enqueued | None = None  # what --warm-start queued
 
 
 def _pin(device: str) -> None:
@@ -109,6 +111,7 @@ def run_study(
     jobs: int = 1,
     allow_changed: bool = False,
     devices: list[str] | None = None,
+    warm: WarmStart | None = None,
 ) -> RunSummary:
     """Run (or resume) ``spec`` until the study has ``n_trials`` finished trials.
 
@@ -120,6 +123,7 @@ def run_study(
         jobs: worker processes on this machine.
         allow_changed: continue a study whose definition or corpus changed.
         devices: GPU ids; worker i is pinned to ``devices[i % len(devices)]``.
+        warm: another study whose best complete trials are queued first (hpo.study.warm).
     """
     n_trials = spec.budget.n_trials if n_trials is None else n_trials
     timeout = timeout if timeout is not None else spec.budget.timeout
@@ -130,7 +134,9 @@ def run_study(
     if jobs == 1 and devices:
         _pin(devices[0])  # first: the checks below may load torch, never start CUDA
     corpus = _checked_corpus(spec)
+    source = load_source(warm, storage_url) if warm else None  # before anything is created
     study = open_study(spec, storage_url, corpus, allow_changed)
+    queued = warm_start(study, spec.space, storage_url, warm.source, source) if warm else None
     deadline = time.time() + timeout if timeout else None
     before = _count(study, FINISHED)
     # Every worker, here or on other machines, points at the same corpus path in the spec.
@@ -153,6 +159,7 @@ def run_study(
         best_value=best.value if best else None,
         best_params=best.params if best else None,
         synthetic=corpus.synthetic,
+        warm=queued,
     )
 
 

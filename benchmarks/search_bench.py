@@ -20,8 +20,8 @@ as ``hpo run``). The strategies:
 * ``gp``: Optuna's GPSampler (deterministic objective), no pruning. It models the parameters
   every trial has; the conditional ones (gamma, degree, coef0) it samples at random.
 * variants of ``hpo``: ``startup5``/``startup20`` (n_startup_trials), ``p0.1``/``p0.3``
-  (the Wilcoxon p_threshold), ``x4-liar``/``x4-noliar`` (four workers at once, simulated
-  by asking four trials before telling any, with constant_liar on and off).
+  (the Wilcoxon p_threshold), ``s5-p0.3`` (both), ``x4-liar``/``x4-noliar`` (four workers
+  at once, simulated by asking four trials before telling any, constant_liar on and off).
 
 Per strategy it prints the median [min-max] over seeds of the best CV value after 10, 25,
 50 and ``--trials`` trials (complete trials only: a pruned trial's value is one fold's),
@@ -194,6 +194,9 @@ def strategies(spec, n_trials: int) -> dict[str, Strategy]:
         "startup20": Strategy("startup20", with_({"n_startup_trials": 20}), _hpo_sampler),
         "p0.1": Strategy("p0.1", with_(pruner={"p_threshold": 0.1}), _hpo_sampler),
         "p0.3": Strategy("p0.3", with_(pruner={"p_threshold": 0.3}), _hpo_sampler),
+        "s5-p0.3": Strategy(
+            "s5-p0.3", with_({"n_startup_trials": 5}, {"p_threshold": 0.3}), _hpo_sampler
+        ),
         "x4-liar": Strategy("x4-liar", with_({"constant_liar": True}), _hpo_sampler, workers=4),
         "x4-noliar": Strategy(
             "x4-noliar", with_({"constant_liar": False}), _hpo_sampler, workers=4
@@ -367,20 +370,22 @@ def benchmark(args: argparse.Namespace) -> dict:
         flush=True,
     )
     table = strategies(spec, args.trials)
-    names = args.strategies.split(",") if args.strategies else list(table)
+    names = list(table) if args.strategies is None else [n for n in args.strategies.split(",") if n]
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise SystemExit(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(table)})")
     results: dict[str, list[Run]] = {}
     for name in names:
         t = time.perf_counter()
-        results[name] = [
-            run_strategy(table[name], objective, memo, 1000 * s, args.trials)
-            for s in range(args.seeds)
-        ]
+        results[name] = []
+        for s in range(args.seeds):
+            results[name].append(run_strategy(table[name], objective, memo, 1000 * s, args.trials))
+            if args.json:  # after each run: a long benchmark keeps what it finished
+                save(args.json, results, n_folds)
         print(
             f"  {name}: {time.perf_counter() - t:.0f} s ({memo.live} folds fitted so far)",
             flush=True,
         )
-        if args.json:  # after each strategy: a long run keeps what it finished
-            save(args.json, results, n_folds)
     out: dict[str, Any] = {"results": results, "n_folds": n_folds, "spec": spec}
     if results:
         out["summary"] = summarise(results, args.trials, n_folds)
@@ -464,7 +469,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--clips-per-actor", type=int, default=60, help="synthetic corpus size")
-    ap.add_argument("--strategies", default=None, help="comma-separated (default: all)")
+    ap.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated (default: all; '' none, with --warm-start)",
+    )
     ap.add_argument("--warm-start", action="store_true", help="also measure warm start")
     ap.add_argument("--warm-clips", type=int, default=49, help="clips per EmoDB speaker")
     ap.add_argument("--json", default=None, help="write every run's values here")

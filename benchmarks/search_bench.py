@@ -19,8 +19,8 @@ as ``hpo run``). The strategies:
   (``hpo.study.sampling``: a sampler rebuilt before every trial with that trial's seed).
 * ``gp``: Optuna's GPSampler (deterministic objective), no pruning. It models the parameters
   every trial has; the conditional ones (gamma, degree, coef0) it samples at random.
-* variants of ``hpo``: ``startup5``/``startup20`` (n_startup_trials), ``p0.1``/``p0.3``
-  (the Wilcoxon p_threshold), ``s5-p0.3`` (both), ``x4-liar``/``x4-noliar`` (four workers
+* variants of ``hpo``: ``startup5``/``startup20`` (n_startup_trials), ``p0.1``/``p0.15``/
+  ``p0.3`` (the Wilcoxon p_threshold), ``s5-p0.3`` (both), ``x4-liar``/``x4-noliar`` (four workers
   at once, simulated by asking four trials before telling any, constant_liar on and off).
 
 Per strategy it prints the median [min-max] over seeds of the best CV value after 10, 25,
@@ -193,6 +193,7 @@ def strategies(spec, n_trials: int) -> dict[str, Strategy]:
         "startup5": Strategy("startup5", with_({"n_startup_trials": 5}), _hpo_sampler),
         "startup20": Strategy("startup20", with_({"n_startup_trials": 20}), _hpo_sampler),
         "p0.1": Strategy("p0.1", with_(pruner={"p_threshold": 0.1}), _hpo_sampler),
+        "p0.15": Strategy("p0.15", with_(pruner={"p_threshold": 0.15}), _hpo_sampler),
         "p0.3": Strategy("p0.3", with_(pruner={"p_threshold": 0.3}), _hpo_sampler),
         "s5-p0.3": Strategy(
             "s5-p0.3", with_({"n_startup_trials": 5}, {"p_threshold": 0.3}), _hpo_sampler

@@ -217,7 +217,11 @@ def test_the_shipped_wilcoxon_threshold_stops_a_trial_after_two_folds(tmp_path: 
     ("folds", "pruner", "needle"),
     [
         (4, {"p_threshold": 0.1}, "'p_threshold' = 0.1 can never stop a trial: with 4 folds"),
-        (3, {}, "with 3 folds the Wilcoxon test's p stays >= 0.25 before the last fold; set "),
+        (
+            3,
+            {"p_threshold": 0.15},
+            "with 3 folds the Wilcoxon test's p stays >= 0.25 before the last fold; set ",
+        ),
         (6, {"p_threshold": 0.03125}, "p_threshold above 0.03125"),
         (6, {"n_startup_steps": 6}, "'n_startup_steps' = 6: with 6 folds the Wilcoxon"),
     ],

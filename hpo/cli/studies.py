@@ -104,10 +104,7 @@ def run(
     jobs, ids = spread_workers(jobs, ids, per_device)
     if warm_start_storage and not warm_start:
         raise HpoError("--warm-start-storage needs --warm-start STUDY[:K]")
-    warm = None
-    if warm_start:
-        src_url = storage_url(warm_start_storage) if warm_start_storage else None
-        warm = parse_warm_start(warm_start, src_url)
+    warm = parse_warm_start(warm_start, warm_start_storage) if warm_start else None
     r = run_study(
         spec,
         storage,

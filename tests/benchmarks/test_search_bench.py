@@ -112,7 +112,11 @@ def test_quick_bench_measures_every_strategy(quick: tuple) -> None:
                        if t in pruned)  # fmt: skip
     # The within-0.5-point column counts to the best any strategy found: some run got there.
     assert any(t is not None for r in summary["rows"].values() for t in r["to_near_best"])
-    assert "random_best" in summary and 0 < summary["hpo_fold_share"] <= 1
+    assert (
+        summary["reference"] == "random"
+        and summary["reference_best"] > 0
+        and 0 < summary["hpo_fold_share"] <= 1
+    )
 
 
 def test_grid_trials_are_the_grid_points(quick: tuple) -> None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -66,6 +67,7 @@ from common import corpus_for_bench  # noqa: E402
 CHECKPOINTS = (10, 25, 50)
 NEAR = 0.005  # "within 0.5 point" of the best any strategy found
 GRID_FIXED = {"gamma": 1.0, "degree": 3, "coef0": 0.5, "select_k": "all"}
+PREPROCESSING = ("feature_set", "speaker_norm", "select_k")  # what the kernels depend on
 
 
 class Memo:
@@ -106,19 +108,21 @@ def memo_objective(spec, corpus, memo: Memo):
 
 
 def warm_grams(objective) -> None:
-    """Every fold's kernels for every preprocessing the space can pick, built now."""
+    """Every fold's kernels for every preprocessing the space can pick (feature set,
+    speaker normalisation, selection), built now, the way a trial's ``fold_fn`` asks."""
     from hpo.kinds.svm.config import FeatureSettings
 
     spec = objective.spec
-    choices = {p.name: p.distribution for p in spec.space}
-    ks = getattr(choices.get("select_k"), "choices", ["all"])
-    for s in spec.settings.feature_variants(spec.space):
-        for norm in getattr(choices.get("speaker_norm"), "choices", [s.speaker_norm]):
-            for k in ks:
-                merged = spec.settings.merged({"select_k": k} if "select_k" in choices else {})
-                fs = FeatureSettings(**{**merged["features"], "set": s.set, "speaker_norm": norm})
-                for fold in objective.folds:
-                    objective.gram(fs, fold, merged["svm"])
+    space = {p.name: p.distribution for p in spec.space}
+    axes = [
+        [(name, c) for c in space[name].choices]
+        for name in PREPROCESSING
+        if name in space and hasattr(space[name], "choices")
+    ]
+    for combo in itertools.product(*axes):
+        merged = spec.settings.merged(dict(combo))
+        for fold in objective.folds:
+            objective.gram(FeatureSettings(**merged["features"]), fold, merged["svm"])
 
 
 @dataclass

@@ -300,6 +300,17 @@ def _needed(runs: list[Run], target: float, n: int) -> str:
     return text + (f" ({missed} never)" if missed else "")
 
 
+def _folds_to(runs: list[Run], target: float) -> str:
+    """Median folds evaluated until the best so far reaches ``target``: the cost of getting
+    there, where pruned trials cost only the folds they ran ("-" if most seeds never did)."""
+    got = []
+    for r in runs:
+        at = trials_to(r.values, target)
+        got.append(math.inf if at is None else sum(r.folds[:at]))
+    med = float(np.median(got))
+    return "-" if math.isinf(med) else f"{med:g}"
+
+
 def summarise(
     results: dict[str, list[Run]], n_trials: int, n_folds: int, reference: str = "random"
 ) -> dict:
@@ -326,6 +337,7 @@ def summarise(
         out["reference"], out["reference_best"] = reference, target
         for name, runs in results.items():
             rows[name]["to_reference"] = _needed(runs, target, n_trials)
+            rows[name]["folds_to_reference"] = _folds_to(runs, target)
     if reference == "random" and "random" in results and "hpo" in results:
         out["hpo_to_random_best"] = rows["hpo"]["to_reference"]
         out["hpo_fold_share"] = float(np.median(rows["hpo"]["fold_share"]))
@@ -337,14 +349,15 @@ def print_table(summary: dict, n_trials: int, seeds: int) -> None:
     head = "".join(f"{'best@' + str(m):>24}" for m in marks)
     print(
         f"{'strategy':<13}{head}{'folds (share)':>16}{'wall s':>20}  to within 0.5 pt"
-        + (f"  to {summary['reference']}'s best" if "reference" in summary else "")
+        + (f"  to {summary['reference']}'s best (folds)" if "reference" in summary else "")
     )
     for name, r in summary["rows"].items():
         cells = "".join(f"{_spread(r['best_after'][m]):>24}" for m in marks)
         folds = f"{np.median(r['folds']):.0f} ({np.median(r['fold_share']):.0%})"
         print(
             f"{name:<13}{cells}{folds:>16}{_spread(r['wall'], '.1f'):>20}  {r['needed']:<16}"
-            f"  {r.get('to_reference', '')}",
+            f"  {r.get('to_reference', '')}"
+            + (f" ({r['folds_to_reference']})" if "folds_to_reference" in r else ""),
             flush=True,
         )
     print(

@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch: the CI image ships it, and a bare "torch" would pull a multi-GB
-# CUDA build. On a GPU machine: make setup TORCH_SPEC="torch==2.13.0" TORCH_INDEX=...
+# torch 2.13.0 from pip's configured index: the CPU build where that index holds it (the CI
+# image), else PyPI's Linux wheel, the multi-GB CUDA build. For the CPU build elsewhere:
+# PIP_INDEX_URL=https://download.pytorch.org/whl/cpu PIP_EXTRA_INDEX_URL=https://pypi.org/simple make setup
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: setup demo test test-all test-heavy lint bench clean-venv

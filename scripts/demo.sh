@@ -16,7 +16,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 FULL=${FULL:-}
 SVM_TRIALS=${SVM_TRIALS:-}
 W2V_TRIALS=${W2V_TRIALS:-2}
-if [ -f data/ravdess/corpus.json ]; then
+# A prepared corpus counts as the real one only when it is not a synthetic one.
+if [ -f data/ravdess/corpus.json ] && ! grep -q '"synthetic": *true' data/ravdess/corpus.json; then
   CORPUS=data/ravdess
 elif [ -e data/Audio_Speech_Actors_01-24.zip ] || [ -d data/Audio_Speech_Actors_01-24 ]; then
   SRC=data/Audio_Speech_Actors_01-24.zip; [ -e "$SRC" ] || SRC=data/Audio_Speech_Actors_01-24

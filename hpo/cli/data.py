@@ -226,7 +226,12 @@ def data_synth(
         raise click.BadParameter(f"{actors}: {fmt} has {most} speakers", param_hint="'--actors'")
     out = out or Path("data/synthetic-src" if fmt == "ravdess" else f"data/synthetic-{fmt}")
     r = synthesize(out, actors, clips_per_actor, seed, None, jobs, fmt)
+    # Never into the real corpus's default folder (data/ravdess), which a synthetic one
+    # would shadow.
+    name = r.out.name
+    stem = name[: -len("-src")] if name.endswith("-src") else f"{name}-prepared"
+    prepared = r.out.with_name(stem)
     click.echo(
         f"wrote {r.clips} synthetic clips ({r.actors} speakers, {r.sample_rate} Hz, {fmt} "
-        f"layout) to {r.out}; prepare them with: hpo data prepare {r.out}"
+        f"layout) to {r.out}; prepare them with: hpo data prepare {r.out} --out {prepared}"
     )

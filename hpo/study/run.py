@@ -13,11 +13,8 @@ import multiprocessing as mp
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
-
-import optuna
 
 from hpo.config.paths import WORKER_INDEX_VAR
 from hpo.config.study import StudySpec
@@ -30,11 +27,6 @@ from hpo.study.open import open_study
 from hpo.study.warm import Enqueued, WarmStart, load_source, warm_start
 from hpo.study.worker import FINISHED, _count, best_of, run_worker
 from hpo.util.progress import TrialReporter
-
-# Our reporter says per trial what Optuna's log would; Optuna's own warning for a trial
-# stopped by Ctrl-C carries a traceback the user should not see.
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @dataclass

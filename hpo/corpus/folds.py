@@ -228,9 +228,11 @@ def corpus_folds(corpus: Corpus, n_folds: FoldRule | None = None) -> list[Fold]:
         keep = f'"{rule}"' if isinstance(rule, str) else rule
         how = "--folds-from FILE" if n_folds == FILE else f"--folds {n_folds}"
         grouped = corpus.meta.get("fold_unit") == "group"
+        # More folds than speakers cannot be prepared: only the study file can change.
+        fits = not isinstance(n_folds, int) or n_folds <= len(set(actors.tolist()))
+        prepare = f"run 'hpo data prepare SRC --out {corpus.root} {how}', or " if fits else ""
         raise CorpusError(
             f"{corpus.root} was prepared with {describe_rule(rule, len(ids), grouped)} but the "
-            f"study asks for {asked}: run 'hpo data prepare SRC --out {corpus.root} {how}', "
-            f"or set [data] folds = {keep} in the study file"
+            f"study asks for {asked}: {prepare}set [data] folds = {keep} in the study file"
         )
     return split_by_fold(actors, clip_fold)

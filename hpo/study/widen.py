@@ -107,6 +107,13 @@ def widen_study(
     raw = old.user_attrs.get("spec")
     if not isinstance(raw, dict):
         raise HpoError(f"study '{name}' has no stored definition to copy; widen its study file")
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    if not old.get_trials(deepcopy=False, states=finished):
+        # Nothing to carry over: a copied study would only be the file with another range.
+        raise HpoError(
+            f"study '{name}' has no finished trials to carry over; widen {param} in its "
+            "study file and run it"
+        )
     table = raw.get("space", {}).get(param)
     numeric = [k for k, t in raw.get("space", {}).items() if t.get("type") in ("float", "int")]
     if not isinstance(table, dict) or table.get("type") not in ("float", "int"):

@@ -42,6 +42,18 @@ def test_a_study_asking_for_another_fold_count_is_refused(prepared: Path) -> Non
     assert len(corpus_folds(corpus, 6)) == 6
     with pytest.raises(CorpusError, match="prepared with 6 speaker folds but the study asks for 4"):
         corpus_folds(corpus, 4)
+    # On this corpus 4 folds can be prepared, and the message says how.
+    with pytest.raises(CorpusError, match="run 'hpo data prepare SRC --out .* --folds 4'"):
+        corpus_folds(corpus, 4)
+
+
+def test_more_folds_than_speakers_points_only_at_the_study_file(prepared: Path) -> None:
+    # 30 folds of 24 speakers cannot be prepared (TESS's 2 speakers and a 6-fold study): the
+    # message must not send the user to a command that refuses it.
+    with pytest.raises(CorpusError) as e:
+        corpus_folds(load_corpus(prepared), 30)
+    assert "hpo data prepare" not in str(e.value)
+    assert str(e.value).endswith("set [data] folds = 6 in the study file")
 
 
 def test_deterministic_and_independent_of_input_order() -> None:

@@ -121,9 +121,15 @@ def test_widen_refuses_what_does_not_widen_and_leaves_nothing(
 ) -> None:
     db = tmp_path / "s.db"
     study = optuna.create_study(study_name="edge", storage=f"sqlite:///{db}", direction="maximize")
-    study.set_user_attr("spec", tomllib.loads(_edge_spec(tmp_path, prepared).read_text()))
+    spec = tomllib.loads(_edge_spec(tmp_path, prepared).read_text())
+    study.set_user_attr("spec", spec)
+    c = {"C": FloatDistribution(0.01, 0.1, log=True)}
+    study.add_trial(optuna.trial.create_trial(value=0.5, params={"C": 0.05}, distributions=c))
+    empty = optuna.create_study(study_name="empty", storage=f"sqlite:///{db}")
+    empty.set_user_attr("spec", spec)
     base = ["study", "widen", "--study", "edge", "--storage", str(db)]
     cases = [
+        (["--study", "empty", "--param", "C", "--high", "1"], "no finished trials to carry over"),
         (["--param", "C", "--high", "0.05"], "--low/--high: [0.01, 0.05] does not widen C's range"),
         (["--param", "C"], "--low/--high: [0.01, 0.1] does not widen C's range [0.01, 0.1]"),
         (["--param", "kernel", "--high", "10"], "--param kernel: not a numeric parameter"),
@@ -137,7 +143,8 @@ def test_widen_refuses_what_does_not_widen_and_leaves_nothing(
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert needle in res.output
     # Nothing written: no study file, no new study.
-    assert [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")] == ["edge"]
+    names = [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")]
+    assert sorted(names) == ["edge", "empty"]
     assert not (tmp_path / "studies").exists()
 
 

@@ -21,8 +21,10 @@ def save_classifier(
     load_feature_extractor(name).save_pretrained(out)
 
 
-def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
-    import torch
+def load_for_prediction(model_dir: Path, waves: list[np.ndarray]) -> tuple[Any, dict, list]:
+    """The saved classifier (in eval mode), its head's metadata, and ``waves`` preprocessed
+    as it was trained on them (its own feature extractor, cut to its ``max_seconds``): what
+    every prediction path starts from."""
     from transformers import Wav2Vec2FeatureExtractor
 
     from hpo.kinds.w2v.backbone import preprocess, quiet_transformers
@@ -34,10 +36,17 @@ def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]
     model.eval()
     fe = Wav2Vec2FeatureExtractor.from_pretrained(model_dir)
     n_max = max_samples(head.get("max_seconds", 6.0))
+    return model, head, [preprocess(fe, w, n_max) for w in waves]
+
+
+def predict_proba(model_dir: Path, meta: dict[str, Any], waves: list[np.ndarray]) -> np.ndarray:
+    import torch
+
+    model, _, cut = load_for_prediction(model_dir, waves)
     out = []
     with torch.no_grad():
-        for w in waves:
-            x = torch.from_numpy(preprocess(fe, w, n_max))[None]
+        for c in cut:
+            x = torch.from_numpy(c)[None]
             logits = model(input_values=x, lengths=torch.tensor([x.shape[1]])).logits
             out.append(torch.softmax(logits.float(), -1)[0].numpy())
     return np.stack(out)

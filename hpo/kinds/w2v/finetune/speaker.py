@@ -64,19 +64,11 @@ def predict_normalised(
     fine-tuned model on ``waves``, each scored clip's CNN frames normalised per speaker
     (``norm``) by the CNN frames of its group's statistics clips, as in training."""
     import torch
-    from transformers import Wav2Vec2FeatureExtractor
 
-    from hpo.kinds.w2v.backbone import preprocess, quiet_transformers
-    from hpo.kinds.w2v.clips import max_samples
     from hpo.kinds.w2v.finetune.cache import cnn_frames
-    from hpo.kinds.w2v.model import load_saved
+    from hpo.kinds.w2v.saved import load_for_prediction
 
-    quiet_transformers()
-    model, head = load_saved(model_dir)
-    model.eval()
-    fe = Wav2Vec2FeatureExtractor.from_pretrained(model_dir)
-    n_max = max_samples(head.get("max_seconds", 6.0))
-    cut = [preprocess(fe, w, n_max) for w in waves]
+    model, _, cut = load_for_prediction(model_dir, waves)
     frames: list[np.ndarray] = [np.empty(0)] * len(cut)
     with torch.no_grad():
         for i, f in cnn_frames(model, cut, torch.device("cpu")):

@@ -79,23 +79,16 @@ def predict_normalised(
     head on the backbone's frames of ``waves``, normalised per speaker (``norm``) by
     ``groups``' statistics clips, as a layer cache of these clips would give them."""
     import torch
-    from transformers import Wav2Vec2FeatureExtractor
 
-    from hpo.kinds.w2v.backbone import preprocess, quiet_transformers
-    from hpo.kinds.w2v.clips import max_samples
-    from hpo.kinds.w2v.model import load_saved
     from hpo.kinds.w2v.probe.head import ProbeHead, ProbeInputs
     from hpo.kinds.w2v.probe.layers import LayerCache
+    from hpo.kinds.w2v.saved import load_for_prediction
 
-    quiet_transformers()
-    model, head = load_saved(model_dir)
-    model.eval()
-    fe = Wav2Vec2FeatureExtractor.from_pretrained(model_dir)
-    n_max = max_samples(head.get("max_seconds", 6.0))
+    model, head, cut = load_for_prediction(model_dir, waves)
     clips = []
     with torch.no_grad():  # every layer's frames of each clip: the layer cache's content
-        for w in waves:
-            x = torch.from_numpy(preprocess(fe, w, n_max))[None]
+        for c in cut:
+            x = torch.from_numpy(c)[None]
             feats, n = model.cnn_batch(x, torch.tensor([x.shape[1]]))
             states, _ = model.encode(feats, n, all_layers=True)  # (L+1, 1, T, H)
             clips.append(states[:, 0, : int(n[0])].float().numpy())
